@@ -1,0 +1,297 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/xrt-dev/xrt/runtime/console"
+	"github.com/xrt-dev/xrt/runtime/hooks"
+	"github.com/xrt-dev/xrt/runtime/initproc"
+	"github.com/xrt-dev/xrt/specs"
+)
+
+// CreateOptions are the flags of `xrt create`.
+type CreateOptions struct {
+	Bundle        string
+	ConsoleSocket string
+	PidFile       string
+	NoPivot       bool
+	NoNewKeyring  bool
+	PreserveFds   int
+
+	// foreground is set by Run: without a --console-socket, xrt itself
+	// receives the pty master and proxies it.
+	foreground bool
+}
+
+// started is what the creating process keeps to supervise init in the
+// foreground (`xrt run`).
+type started struct {
+	cmd    *exec.Cmd // the process we forked; init itself unless join mode forked again
+	master *os.File  // the pty master, in the foreground without a console socket
+}
+
+// Create builds the container and leaves its init waiting for `start`.
+func Create(root, id string, o CreateOptions) (*Container, error) {
+	c, _, err := create(root, id, o)
+	return c, err
+}
+
+func create(root, id string, o CreateOptions) (c *Container, st *started, err error) {
+	if err := specs.ValidateID(id); err != nil {
+		return nil, nil, err
+	}
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, nil, err
+	}
+	spec, err := specs.Load(bundle)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := specs.Validate(spec, bundle); err != nil {
+		return nil, nil, err
+	}
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	plan, err := planNamespaces(spec.Linux)
+	if err != nil {
+		return nil, nil, err
+	}
+	if spec.Process.Terminal && o.ConsoleSocket == "" && !o.foreground {
+		return nil, nil, errors.New("process.terminal is true: a --console-socket is required")
+	}
+	if !spec.Process.Terminal && o.ConsoleSocket != "" {
+		return nil, nil, errors.New("--console-socket given but process.terminal is false")
+	}
+
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("state root %s: %w", root, err)
+	}
+	dir := filepath.Join(root, id)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, nil, fmt.Errorf("container %s %w", id, ErrExist)
+		}
+		return nil, nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	c = &Container{dir: dir, State: State{ID: id, Bundle: bundle, Rootfs: rootfs,
+		Annotations: spec.Annotations, Spec: spec, Owner: owner()}}
+	if err := c.Lock(); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	defer c.Unlock()
+
+	var cmd *exec.Cmd
+	defer func() {
+		if err != nil {
+			c.abort(cmd)
+		}
+	}()
+
+	fifo := filepath.Join(dir, fifoFile)
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		return nil, nil, fmt.Errorf("exec fifo: %w", err)
+	}
+	// O_RDWR never blocks on a fifo; init keeps this fd and reads from it.
+	fifoFd, err := unix.Open(fifo, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("exec fifo: %w", err)
+	}
+	fifoFile := os.NewFile(uintptr(fifoFd), fifo)
+	defer fifoFile.Close()
+
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	parentSock, childSock := os.NewFile(uintptr(pair[0]), "sync"), os.NewFile(uintptr(pair[1]), "sync")
+	defer parentSock.Close()
+	defer childSock.Close()
+
+	// Init's fds: 3.. the preserved ones, then sync, fifo, console.
+	var files []*os.File
+	for i := 0; i < o.PreserveFds; i++ {
+		files = append(files, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	cfg := &initproc.Config{ID: id, Bundle: bundle, Rootfs: rootfs, Spec: spec,
+		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, PreserveFds: o.PreserveFds,
+		NewCgroupNS: plan.newCgroupNS}
+	syncFd := 3 + len(files)
+	files = append(files, childSock)
+	cfg.FifoFd = 3 + len(files)
+	files = append(files, fifoFile)
+	var ownConsole *os.File // our end when we receive the master ourselves
+	if spec.Process.Terminal {
+		var sock *os.File
+		if o.ConsoleSocket != "" {
+			if sock, err = console.Dial(o.ConsoleSocket); err != nil {
+				return nil, nil, fmt.Errorf("--console-socket %s: %w", o.ConsoleSocket, err)
+			}
+		} else {
+			pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return nil, nil, err
+			}
+			ownConsole, sock = os.NewFile(uintptr(pair[0]), "console"), os.NewFile(uintptr(pair[1]), "console")
+			defer ownConsole.Close()
+		}
+		defer sock.Close()
+		cfg.ConsoleFd = 3 + len(files)
+		files = append(files, sock)
+	}
+
+	cmd, exe, err := initCmd(plan, spec.Linux, files, syncFd)
+	if err != nil {
+		return nil, nil, err
+	}
+	err = cmd.Start()
+	exe.Close()
+	childSock.Close()
+	if err != nil {
+		cmd = nil
+		return nil, nil, fmt.Errorf("start init: %w", err)
+	}
+	conn := initproc.NewConn(parentSock)
+	c.Pid = cmd.Process.Pid
+	if plan.joinMode {
+		if c.Pid, err = c.joinHandshake(conn, cmd); err != nil {
+			return nil, nil, err
+		}
+	}
+	if c.PidStartTime, _, err = procStat(c.Pid); err != nil {
+		return nil, nil, fmt.Errorf("init exited early: %w", err)
+	}
+	if adj := spec.Process.OOMScoreAdj; adj != nil {
+		path := "/proc/" + strconv.Itoa(c.Pid) + "/oom_score_adj"
+		if err := os.WriteFile(path, []byte(strconv.Itoa(*adj)), 0); err != nil {
+			return nil, nil, fmt.Errorf("process.oomScoreAdj %d: %w", *adj, err)
+		}
+	}
+	cfg.Pid = c.Pid
+	if err := conn.Send(initproc.Message{Kind: initproc.KindConfig, Config: cfg}); err != nil {
+		return nil, nil, fmt.Errorf("send config to init: %w", err)
+	}
+	if err := c.waitCreated(conn); err != nil {
+		return nil, nil, err
+	}
+	st = &started{cmd: cmd}
+	if ownConsole != nil {
+		// Init sent the master before it reported created: it is waiting in the socket.
+		if st.master, err = console.RecvFd(ownConsole); err != nil {
+			return nil, nil, fmt.Errorf("receive the pty master: %w", err)
+		}
+	}
+
+	c.Created = time.Now().UTC()
+	if err := c.save(); err != nil {
+		return nil, nil, err
+	}
+	if o.PidFile != "" {
+		pidFile, _ := filepath.Abs(o.PidFile)
+		if err := writeFileAtomic(pidFile, []byte(strconv.Itoa(c.Pid)), 0o644); err != nil {
+			return nil, nil, fmt.Errorf("--pid-file %s: %w", o.PidFile, err)
+		}
+	}
+	return c, st, nil
+}
+
+// joinHandshake serves the C half of init (package nsenter): the maps of a
+// new user namespace, then the pid of init, which differs from the process
+// we started when nsenter had to fork into a pid or time namespace.
+func (c *Container) joinHandshake(conn *initproc.Conn, cmd *exec.Cmd) (int, error) {
+	for {
+		m, err := conn.Recv()
+		if err != nil {
+			return 0, fmt.Errorf("join namespaces: %w", err)
+		}
+		switch m.Kind {
+		case initproc.KindUserMap:
+			if err := writeIDMaps(cmd.Process.Pid, c.Spec.Linux); err != nil {
+				return 0, err
+			}
+			if err := conn.Send(initproc.Message{Kind: initproc.KindUserMapDone}); err != nil {
+				return 0, err
+			}
+		case initproc.KindPid:
+			if m.Pid != cmd.Process.Pid {
+				_ = cmd.Wait() // the intermediate process exits at once
+			}
+			return m.Pid, nil
+		default:
+			return 0, fmt.Errorf("join namespaces: unexpected %q", m.Kind)
+		}
+	}
+}
+
+// waitCreated serves init until it reports that it waits for start,
+// running the hooks that belong to the runtime's namespace on its request.
+func (c *Container) waitCreated(conn *initproc.Conn) error {
+	for {
+		m, err := conn.Recv()
+		if err != nil {
+			return err
+		}
+		switch m.Kind {
+		case initproc.KindCreated:
+			return nil
+		case initproc.KindRunHooks:
+			h := c.Spec.Hooks
+			// Prestart hooks see "created", as the validation suite (and
+			// the spec before createRuntime existed) expects.
+			if err := hooks.Run("prestart", h.Prestart, c.hookState(rspec.StateCreated)); err != nil { //nolint:staticcheck // deprecated, still honoured
+				return err
+			}
+			if err := hooks.Run("createRuntime", h.CreateRuntime, c.hookState(rspec.StateCreating)); err != nil {
+				return err
+			}
+			if err := conn.Send(initproc.Message{Kind: initproc.KindHooksDone}); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("init: unexpected %q", m.Kind)
+		}
+	}
+}
+
+// abort undoes a failed create: init is killed and reaped, poststop hooks run
+// (the spec's "continue at delete" after a failing hook) and the state goes.
+func (c *Container) abort(cmd *exec.Cmd) {
+	if cmd != nil && cmd.Process != nil {
+		if c.Pid != 0 && c.Pid != cmd.Process.Pid {
+			_ = unix.Kill(c.Pid, unix.SIGKILL)
+		}
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if c.Pid != 0 && c.Pid != cmd.Process.Pid {
+			_ = c.waitExit(5 * time.Second)
+		}
+	}
+	if c.Spec != nil && c.Spec.Hooks != nil && c.Pid != 0 {
+		if err := hooks.RunAll("poststop", c.Spec.Hooks.Poststop, c.hookState(rspec.StateStopped)); err != nil {
+			slog.Warn(err.Error())
+		}
+	}
+	os.RemoveAll(c.dir)
+}
+
+func owner() string {
+	uid := strconv.Itoa(os.Getuid())
+	if u, err := user.LookupId(uid); err == nil {
+		return u.Username
+	}
+	return uid
+}

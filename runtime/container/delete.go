@@ -1,0 +1,55 @@
+package container
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/xrt-dev/xrt/runtime/hooks"
+)
+
+// Delete removes a stopped (or created) container: init is killed if it
+// still waits for start, poststop hooks run and the state goes. With force a
+// running container is killed first.
+func (c *Container) Delete(force bool) error {
+	if err := c.Lock(); err != nil {
+		return err
+	}
+	defer c.Unlock()
+	// Re-read: the state may have been written since Load (a create that held the lock).
+	if fresh, err := Load(filepath.Dir(c.dir), c.ID); err == nil {
+		c.State = fresh.State
+	}
+	st := c.Status()
+	switch st {
+	case rspec.StateStopped, rspec.StateCreated:
+	case rspec.StateCreating:
+		// We hold the lock, so no create is running: a crashed one left this.
+		return os.RemoveAll(c.dir)
+	default:
+		if !force {
+			return fmt.Errorf("cannot delete container %s: it is %s (use --force): %w", c.ID, st, ErrState)
+		}
+	}
+	if st != rspec.StateStopped && c.Pid != 0 {
+		if c.ownsPidNamespace() {
+			_ = c.signal(unix.SIGKILL) // the kernel kills the rest of the namespace
+		} else {
+			_ = c.signalAll(unix.SIGKILL)
+		}
+		if err := c.waitExit(10 * time.Second); err != nil {
+			return err
+		}
+	}
+	if c.Spec != nil && c.Spec.Hooks != nil {
+		if err := hooks.RunAll("poststop", c.Spec.Hooks.Poststop, c.hookState(rspec.StateStopped)); err != nil {
+			slog.Warn(err.Error())
+		}
+	}
+	return os.RemoveAll(c.dir)
+}

@@ -1,0 +1,78 @@
+package container
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Kill sends sig to the container's init, or with all to every process of
+// the container.
+func (c *Container) Kill(sig unix.Signal, all bool) error {
+	switch st := c.Status(); st {
+	case rspec.StateCreated, rspec.StateRunning, StatePaused:
+	default:
+		return fmt.Errorf("cannot kill container %s: it is %s: %w", c.ID, st, ErrState)
+	}
+	if all {
+		return c.signalAll(sig)
+	}
+	return c.signal(sig)
+}
+
+func (c *Container) signal(sig unix.Signal) error {
+	fd, err := c.pidfd()
+	if err != nil {
+		return fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
+		return fmt.Errorf("signal %v to container %s: %w", sig, c.ID, err)
+	}
+	return nil
+}
+
+// signalAll signals every process in the container's pid namespace. With
+// the host's pid namespace only init can be told apart, so only it is signalled.
+func (c *Container) signalAll(sig unix.Signal) error {
+	if !c.ownsPidNamespace() {
+		return c.signal(sig)
+	}
+	ns, err := os.Readlink("/proc/" + strconv.Itoa(c.Pid) + "/ns/pid")
+	if err != nil {
+		return fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return err
+	}
+	// Stop init first when killing, so no new process escapes the sweep.
+	if err := c.signal(sig); err != nil {
+		return err
+	}
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid == c.Pid {
+			continue
+		}
+		if other, err := os.Readlink("/proc/" + p.Name() + "/ns/pid"); err == nil && other == ns {
+			_ = unix.Kill(pid, sig)
+		}
+	}
+	return nil
+}
+
+func (c *Container) ownsPidNamespace() bool {
+	if c.Spec == nil || c.Spec.Linux == nil {
+		return false
+	}
+	for _, ns := range c.Spec.Linux.Namespaces {
+		if ns.Type == rspec.PIDNamespace {
+			return ns.Path == ""
+		}
+	}
+	return false
+}
