@@ -47,7 +47,7 @@ func Create(root, id string, o CreateOptions) (*Container, error) {
 	return c, err
 }
 
-func create(root, id string, o CreateOptions) (c *Container, st *started, err error) {
+func create(root, id string, o CreateOptions) (_ *Container, st *started, err error) {
 	if err := specs.ValidateID(id); err != nil {
 		return nil, nil, err
 	}
@@ -87,7 +87,7 @@ func create(root, id string, o CreateOptions) (c *Container, st *started, err er
 		}
 		return nil, nil, fmt.Errorf("container %s: %w", id, err)
 	}
-	c = &Container{dir: dir, State: State{ID: id, Bundle: bundle, Rootfs: rootfs,
+	c := &Container{dir: dir, State: State{ID: id, Bundle: bundle, Rootfs: rootfs,
 		Annotations: spec.Annotations, Spec: spec, Owner: owner()}}
 	if err := c.Lock(); err != nil {
 		os.RemoveAll(dir)

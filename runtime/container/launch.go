@@ -176,6 +176,9 @@ func initCmd(plan nsPlan, l *rspec.Linux, files []*os.File, syncFd int) (*exec.C
 		cmd.SysProcAttr.UidMappings = idMaps(l.UIDMappings)
 		cmd.SysProcAttr.GidMappings = idMaps(l.GIDMappings)
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		// Become the namespace's root before exec, or exec would drop
+		// every capability of an unmapped (overflow) uid.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	return cmd, exe, nil
 }

@@ -112,4 +112,3 @@ func (c *Container) reap() (int, bool) {
 		}
 	}
 }
-

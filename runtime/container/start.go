@@ -53,9 +53,6 @@ func (c *Container) Start() error {
 	if err := os.Remove(fifo); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	if !c.alive() {
-		return fmt.Errorf("container %s: the process exited while starting (see its stderr)", c.ID)
-	}
 	if h := c.Spec.Hooks; h != nil && len(h.Poststart) > 0 {
 		if err := hooks.RunAll("poststart", h.Poststart, c.hookState(rspec.StateRunning)); err != nil {
 			slog.Warn(err.Error())

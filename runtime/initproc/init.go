@@ -23,6 +23,7 @@ import (
 	"github.com/xrt-dev/xrt/runtime/lsm"
 	"github.com/xrt-dev/xrt/runtime/process"
 	"github.com/xrt-dev/xrt/runtime/rootfs"
+	"github.com/xrt-dev/xrt/specs"
 )
 
 // EnvSyncFd names the fd of init's end of the socket to the parent.
@@ -74,8 +75,11 @@ func run(conn *Conn, sock *os.File) error {
 	}
 
 	ropts := rootfs.Options{Spec: spec, Rootfs: cfg.Rootfs, Bundle: cfg.Bundle, NoPivot: cfg.NoPivot}
-	if err := rootfs.Prepare(ropts); err != nil {
-		return err
+	_, ownMounts := specs.Namespace(spec, rspec.MountNamespace)
+	if ownMounts {
+		if err := rootfs.Prepare(ropts); err != nil {
+			return err
+		}
 	}
 	if spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0) { //nolint:staticcheck // prestart is deprecated but still honoured
 		if err := conn.Send(Message{Kind: KindRunHooks}); err != nil {
@@ -90,7 +94,11 @@ func run(conn *Conn, sock *os.File) error {
 	if spec.Hooks != nil && len(spec.Hooks.CreateContainer) > 0 {
 		ropts.BeforePivot = func() error { return hooks.Run("createContainer", spec.Hooks.CreateContainer, state) }
 	}
-	if err := rootfs.Pivot(ropts); err != nil {
+	if ownMounts {
+		if err := rootfs.Pivot(ropts); err != nil {
+			return err
+		}
+	} else if err := chrootOnly(ropts); err != nil {
 		return err
 	}
 	// The pty comes from the container's devpts, and /dev/console is
@@ -100,13 +108,25 @@ func run(conn *Conn, sock *os.File) error {
 			return err
 		}
 	}
-	if err := rootfs.Finish(ropts); err != nil {
-		return err
-	}
+	// Sysctls before Finish: readonlyPaths usually include /proc/sys.
 	if err := setNames(spec); err != nil {
 		return err
 	}
 	if err := writeSysctls(spec.Linux); err != nil {
+		return err
+	}
+	if ownMounts {
+		if err := rootfs.Finish(ropts); err != nil {
+			return err
+		}
+	}
+	// A missing cwd or program is a create error, as with runc, not a
+	// surprise at start.
+	if err := process.CheckCwd(spec.Process.Cwd); err != nil {
+		return err
+	}
+	path, err := process.LookupEnvPath(spec.Process.Env, spec.Process.Args[0])
+	if err != nil {
 		return err
 	}
 	if err := conn.Send(Message{Kind: KindCreated}); err != nil {
@@ -125,7 +145,7 @@ func run(conn *Conn, sock *os.File) error {
 			return err
 		}
 	}
-	return execProcess(cfg)
+	return execProcess(cfg, path)
 }
 
 // waitForStart blocks until `xrt start` writes a byte into the exec fifo.
@@ -216,7 +236,7 @@ func bindConsole(slave string) error {
 
 // execProcess confines the process in runc's order and execs the user's
 // program: privileges are dropped last but one, seccomp comes last.
-func execProcess(cfg *Config) error {
+func execProcess(cfg *Config, path string) error {
 	p := cfg.Spec.Process
 	if err := process.SetRlimits(p.Rlimits); err != nil {
 		return err
@@ -260,13 +280,6 @@ func execProcess(cfg *Config) error {
 			return err
 		}
 	}
-	if err := process.CheckCwd(p.Cwd); err != nil {
-		return err
-	}
-	path, err := process.LookupEnvPath(p.Env, p.Args[0])
-	if err != nil {
-		return err
-	}
 	err = unix.Exec(path, p.Args, p.Env)
 	return fmt.Errorf("exec %s: %w", p.Args[0], err)
 }
@@ -285,4 +298,23 @@ func chownStdio(u rspec.User) {
 		}
 		_ = unix.Fchown(fd, int(u.UID), int(u.GID))
 	}
+}
+
+// chrootOnly enters the root filesystem of a container that shares the
+// host's mount namespace. Mounting anything there would change the host, so
+// the config's mounts, masked and read-only paths are not applied (runc
+// mounts them onto the host and leaves them behind).
+func chrootOnly(o rootfs.Options) error {
+	if n := len(o.Spec.Mounts); n > 0 {
+		fmt.Fprintf(os.Stderr, "xrt: warning: no mount namespace: %d mounts of config.json not applied\n", n)
+	}
+	if o.BeforePivot != nil {
+		if err := o.BeforePivot(); err != nil {
+			return err
+		}
+	}
+	if err := unix.Chroot(o.Rootfs); err != nil {
+		return fmt.Errorf("chroot %s: %w", o.Rootfs, err)
+	}
+	return unix.Chdir("/")
 }

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -127,15 +126,41 @@ var applets = []string{
 	"stat", "touch", "ps", "readlink", "kill", "grep", "wc", "tty", "pwd", "env", "mkdir", "head",
 }
 
-var busybox = sync.OnceValues(func() ([]byte, error) { return os.ReadFile("/bin/busybox") })
+// busybox is a copy of /bin/busybox that every rootfs links to. It is
+// written before any test starts a process: a file open for writing while
+// another goroutine forks can make a later exec of it fail with ETXTBSY.
+var busybox string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		dir, err := os.MkdirTemp("", "xrt-it-busybox-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		if err := os.Chmod(dir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if data, err := os.ReadFile("/bin/busybox"); err == nil {
+			busybox = filepath.Join(dir, "busybox")
+			if err := os.WriteFile(busybox, data, 0o755); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
 
 // makeRootfs lays out a small image: busybox and its applets, and the
 // directories a real image has.
 func makeRootfs(t *testing.T, dir string) {
 	t.Helper()
-	bb, err := busybox()
-	if err != nil {
-		t.Skipf("the rootfs is made from busybox-static: %v", err)
+	if busybox == "" {
+		t.Skip("the rootfs is made from /bin/busybox (Debian's busybox-static), which is missing")
 	}
 	for _, d := range []string{"bin", "dev", "proc", "sys", "etc", "root", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
@@ -145,7 +170,7 @@ func makeRootfs(t *testing.T, dir string) {
 	if err := os.Chmod(filepath.Join(dir, "tmp"), 0o1777); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "bin", "busybox"), bb, 0o755); err != nil {
+	if err := os.Link(busybox, filepath.Join(dir, "bin", "busybox")); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range applets {
