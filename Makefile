@@ -4,7 +4,7 @@ GO        ?= go
 PREFIX    ?= /usr/local
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # osusergo/netgo: pure-Go user and DNS lookups; cgo stays on for nsenter.
-GOFLAGS_BUILD = -trimpath -tags osusergo,netgo -ldflags "-s -w -X main.version=$(VERSION)"
+GOFLAGS_BUILD = -trimpath -tags osusergo,netgo,urfave_cli_no_docs -ldflags "-s -w -X main.version=$(VERSION)"
 XRT       = bin/xrt
 
 .PHONY: all build setup demo test unit integration conformance conformance-strict bench install clean lint

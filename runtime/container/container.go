@@ -30,9 +30,11 @@ const (
 	fifoFile  = "exec.fifo"
 )
 
-// State is what the runtime keeps on disk for a container. Status is not
-// stored: it is derived from the process and the exec fifo each time, so a
-// crash can never leave a stale status behind.
+// State is what the runtime keeps on disk for a container: small, so that
+// every command after create reads it fast (decoding the whole config.json
+// in a cold process costs more than a millisecond). Status is not stored:
+// it is derived from the process and the exec fifo each time, so a crash
+// can never leave a stale status behind.
 type State struct {
 	ID           string            `json:"id"`
 	Pid          int               `json:"pid"`
@@ -42,14 +44,19 @@ type State struct {
 	Created      time.Time         `json:"created"`
 	Owner        string            `json:"owner"`
 	Annotations  map[string]string `json:"annotations,omitempty"`
-	Spec         *rspec.Spec       `json:"spec"`
+	// Hooks are kept for the commands after create (poststart, poststop).
+	Hooks *rspec.Hooks `json:"hooks,omitempty"`
+	// OwnPidNS is true when the container has a pid namespace of its own:
+	// killing init then kills every process in it.
+	OwnPidNS bool `json:"ownPidNS,omitempty"`
 }
 
 // Container is one container's directory under the root.
 type Container struct {
 	State
 	dir  string
-	lock *os.File // held while an operation changes the container
+	lock *os.File    // held while an operation changes the container
+	spec *rspec.Spec // during create only
 }
 
 // Status values beyond the spec's: "paused" as runc reports it.

@@ -88,7 +88,8 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 		return nil, nil, fmt.Errorf("container %s: %w", id, err)
 	}
 	c := &Container{dir: dir, State: State{ID: id, Bundle: bundle, Rootfs: rootfs,
-		Annotations: spec.Annotations, Spec: spec, Owner: owner()}}
+		Annotations: spec.Annotations, Hooks: spec.Hooks, Owner: owner(),
+		OwnPidNS: ownPidNamespace(spec)}, spec: spec}
 	if err := c.Lock(); err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err
@@ -220,7 +221,7 @@ func (c *Container) joinHandshake(conn *initproc.Conn, cmd *exec.Cmd) (int, erro
 		}
 		switch m.Kind {
 		case initproc.KindUserMap:
-			if err := writeIDMaps(cmd.Process.Pid, c.Spec.Linux); err != nil {
+			if err := writeIDMaps(cmd.Process.Pid, c.spec.Linux); err != nil {
 				return 0, err
 			}
 			if err := conn.Send(initproc.Message{Kind: initproc.KindUserMapDone}); err != nil {
@@ -249,7 +250,7 @@ func (c *Container) waitCreated(conn *initproc.Conn) error {
 		case initproc.KindCreated:
 			return nil
 		case initproc.KindRunHooks:
-			h := c.Spec.Hooks
+			h := c.Hooks
 			// Prestart hooks see "created", as the validation suite (and
 			// the spec before createRuntime existed) expects.
 			if err := hooks.Run("prestart", h.Prestart, c.hookState(rspec.StateCreated)); err != nil { //nolint:staticcheck // deprecated, still honoured
@@ -280,8 +281,8 @@ func (c *Container) abort(cmd *exec.Cmd) {
 			_ = c.waitExit(5 * time.Second)
 		}
 	}
-	if c.Spec != nil && c.Spec.Hooks != nil && c.Pid != 0 {
-		if err := hooks.RunAll("poststop", c.Spec.Hooks.Poststop, c.hookState(rspec.StateStopped)); err != nil {
+	if c.Hooks != nil && c.Pid != 0 {
+		if err := hooks.RunAll("poststop", c.Hooks.Poststop, c.hookState(rspec.StateStopped)); err != nil {
 			slog.Warn(err.Error())
 		}
 	}

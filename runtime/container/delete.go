@@ -21,9 +21,11 @@ func (c *Container) Delete(force bool) error {
 		return err
 	}
 	defer c.Unlock()
-	// Re-read: the state may have been written since Load (a create that held the lock).
-	if fresh, err := Load(filepath.Dir(c.dir), c.ID); err == nil {
-		c.State = fresh.State
+	// Loaded while a create held the lock: read what it wrote.
+	if c.Pid == 0 {
+		if fresh, err := Load(filepath.Dir(c.dir), c.ID); err == nil {
+			c.State = fresh.State
+		}
 	}
 	st := c.Status()
 	switch st {
@@ -37,7 +39,7 @@ func (c *Container) Delete(force bool) error {
 		}
 	}
 	if st != rspec.StateStopped && c.Pid != 0 {
-		if c.ownsPidNamespace() {
+		if c.OwnPidNS {
 			_ = c.signal(unix.SIGKILL) // the kernel kills the rest of the namespace
 		} else {
 			_ = c.signalAll(unix.SIGKILL)
@@ -46,8 +48,8 @@ func (c *Container) Delete(force bool) error {
 			return err
 		}
 	}
-	if c.Spec != nil && c.Spec.Hooks != nil {
-		if err := hooks.RunAll("poststop", c.Spec.Hooks.Poststop, c.hookState(rspec.StateStopped)); err != nil {
+	if c.Hooks != nil {
+		if err := hooks.RunAll("poststop", c.Hooks.Poststop, c.hookState(rspec.StateStopped)); err != nil {
 			slog.Warn(err.Error())
 		}
 	}

@@ -38,7 +38,7 @@ func (c *Container) signal(sig unix.Signal) error {
 // signalAll signals every process in the container's pid namespace. With
 // the host's pid namespace only init can be told apart, so only it is signalled.
 func (c *Container) signalAll(sig unix.Signal) error {
-	if !c.ownsPidNamespace() {
+	if !c.OwnPidNS {
 		return c.signal(sig)
 	}
 	ns, err := os.Readlink("/proc/" + strconv.Itoa(c.Pid) + "/ns/pid")
@@ -65,11 +65,11 @@ func (c *Container) signalAll(sig unix.Signal) error {
 	return nil
 }
 
-func (c *Container) ownsPidNamespace() bool {
-	if c.Spec == nil || c.Spec.Linux == nil {
+func ownPidNamespace(spec *rspec.Spec) bool {
+	if spec.Linux == nil {
 		return false
 	}
-	for _, ns := range c.Spec.Linux.Namespaces {
+	for _, ns := range spec.Linux.Namespaces {
 		if ns.Type == rspec.PIDNamespace {
 			return ns.Path == ""
 		}
