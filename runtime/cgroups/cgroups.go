@@ -70,7 +70,7 @@ func New(cgroupsPath, id string) (Manager, error) {
 	case cgroups.Unified:
 		return newV2(mountRoot, p)
 	case cgroups.Legacy, cgroups.Hybrid:
-		return newV1(p, cgroups.Mode() == cgroups.Hybrid)
+		return &v1{loc: p, hybrid: cgroups.Mode() == cgroups.Hybrid}, nil
 	}
 	return nil, fmt.Errorf("no cgroup file system mounted at %s", mountRoot)
 }

@@ -200,3 +200,33 @@ func attachedDevicePrograms(t *testing.T, dir string) int {
 	}
 	return len(q.Programs)
 }
+
+func TestDeviceRules(t *testing.T) {
+	l := &rspec.Linux{
+		Resources: &rspec.LinuxResources{Devices: []rspec.LinuxDeviceCgroup{denyAll}},
+		Devices: []rspec.LinuxDevice{
+			{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229},
+			{Path: "/dev/fifo", Type: "p"},
+			{Path: "/dev/tty1", Type: "u", Major: 4, Minor: 1},
+		},
+	}
+	rules := DeviceRules(l)
+	if !reflect.DeepEqual(rules[0], denyAll) {
+		t.Fatalf("first rule %+v, want the config's own", rules[0])
+	}
+	if n := len(rules); n != 1+len(defaultRules)+2 {
+		t.Fatalf("%d rules, want the config's, the defaults and two of linux.devices: %+v", n, rules)
+	}
+	prog := deviceFilter(rules)
+	for _, r := range []request{
+		{"c", "rw", 1, 3, true}, {"c", "rw", 136, 7, true}, {"c", "rw", 10, 229, true}, {"c", "rw", 4, 1, true},
+		{"b", "m", 8, 1, true}, {"c", "r", 1, 4, false}, {"b", "r", 8, 1, false},
+	} {
+		if got, err := runFilter(prog, r); err != nil || got != r.allow {
+			t.Errorf("%s %s %d:%d: allowed=%v (%v), want %v", r.typ, r.access, r.major, r.minor, got, err, r.allow)
+		}
+	}
+	if got := DeviceRules(nil); len(got) != len(defaultRules) {
+		t.Errorf("DeviceRules(nil) = %d rules, want the %d defaults", len(got), len(defaultRules))
+	}
+}

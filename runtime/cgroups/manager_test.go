@@ -276,7 +276,8 @@ func TestV1Update(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFixture(t, m)
-	child, _ := f.start("")
+	// Memory used after joining is charged to the cgroup (checkBeforeUpdate).
+	child, in := f.start(`x=$(dd if=/dev/zero bs=1M count=8 2>/dev/null | tr '\0' a); echo ready; sleep 1000`)
 	if err := m.Apply(child.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
@@ -310,6 +311,13 @@ func TestV1Update(t *testing.T) {
 	}
 	wantFile(t, mountRoot+"/pids"+path+"/pids.max", "max")
 	// checkBeforeUpdate refuses a limit below what is in use.
+	in.Write([]byte("go\n"))
+	for i := 0; readFlatKeyed(dir, "memory.stat")["rss"] < 8<<20; i++ {
+		if i == 500 {
+			t.Fatalf("the child did not allocate: %v", readFlatKeyed(dir, "memory.stat"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	err = m.Set(&rspec.LinuxResources{Memory: &rspec.LinuxMemory{Limit: ptr[int64](4096), CheckBeforeUpdate: ptr(true)}})
 	if err == nil || !strings.Contains(err.Error(), "checkBeforeUpdate") {
 		t.Fatalf("err = %v, want a checkBeforeUpdate refusal", err)
@@ -464,7 +472,12 @@ func TestV1OOM(t *testing.T) {
 	if ctl["oom_kill"] == 0 {
 		t.Errorf("memory.oom_control counts no OOM kill: %v", ctl)
 	}
-	// Removing the cgroup ends the notifier.
+	// Removing the cgroup ends the notifier. The pipeline's other
+	// processes may outlive the shell for a moment.
+	procs, _ := m.Procs()
+	for _, p := range procs {
+		_ = unix.Kill(p, unix.SIGKILL)
+	}
 	n2, err := m.OOM()
 	if err != nil {
 		t.Fatal(err)

@@ -19,10 +19,6 @@ type v1 struct {
 	dirs   map[cgroup1.Name]string // absolute directory of each hierarchy cg is in
 }
 
-func newV1(loc location, hybrid bool) (*v1, error) {
-	return &v1{loc: loc, hybrid: hybrid}, nil
-}
-
 // unifiedHierarchy lets containerd's cgroup1 create and join the
 // directory in a hybrid host's v2 hierarchy, as runc does; it holds no
 // controllers.
@@ -36,15 +32,44 @@ type pather interface {
 	Path(string) string
 }
 
-// hierarchies lists the mounted v1 hierarchies (net_cls and the like are
-// left out when not mounted).
+// hierarchies lists the v1 hierarchies mounted under /sys/fs/cgroup, by
+// name as containerd's cgroup1.Default does, without reading the mount
+// table, which costs more than creating the cgroup. Those not mounted
+// (net_cls and the like on some hosts) are left out.
 func (m *v1) hierarchies() ([]cgroup1.Subsystem, error) {
-	subs, err := cgroup1.Default()
-	if err != nil {
-		return nil, fmt.Errorf("find cgroup v1 hierarchies: %w", err)
+	all := []cgroup1.Subsystem{
+		cgroup1.NewNamed(mountRoot, "systemd"),
+		cgroup1.NewFreezer(mountRoot),
+		cgroup1.NewPids(mountRoot),
+		cgroup1.NewNetCls(mountRoot),
+		cgroup1.NewNetPrio(mountRoot),
+		cgroup1.NewPerfEvent(mountRoot),
+		cgroup1.NewCpuset(mountRoot),
+		cgroup1.NewCpu(mountRoot),
+		cgroup1.NewCpuacct(mountRoot),
+		cgroup1.NewMemory(mountRoot, cgroup1.OptionalSwap()),
+		cgroup1.NewBlkio(mountRoot),
+		cgroup1.NewRdma(mountRoot),
+		cgroup1.NewDevices(mountRoot),
+	}
+	if exists(mountRoot + "/" + string(cgroup1.Hugetlb)) {
+		h, err := cgroup1.NewHugetlb(mountRoot)
+		if err != nil {
+			return nil, fmt.Errorf("cgroup v1 hugetlb: %w", err)
+		}
+		all = append(all, h)
 	}
 	if m.hybrid {
-		subs = append(subs, unifiedHierarchy{})
+		all = append(all, unifiedHierarchy{})
+	}
+	subs := all[:0]
+	for _, s := range all {
+		if exists(s.(pather).Path("/")) {
+			subs = append(subs, s)
+		}
+	}
+	if len(subs) == 0 {
+		return nil, fmt.Errorf("no cgroup v1 hierarchy mounted under %s", mountRoot)
 	}
 	return subs, nil
 }
@@ -138,8 +163,10 @@ func (m *v1) Set(r *rspec.LinuxResources) error {
 	}
 	// containerd writes what it writes as runc does: cpu, cpuset, block
 	// I/O throttling, hugetlb and the network controllers.
-	if err := cg.Update(containerdV1(r)); err != nil {
-		return fmt.Errorf("linux.resources: %w", err)
+	if sub := containerdV1(r); sub != nil {
+		if err := cg.Update(sub); err != nil {
+			return fmt.Errorf("linux.resources: %w", err)
+		}
 	}
 	if c := r.CPU; c != nil {
 		if err := setCPUExtraV1(m.dirs[cgroup1.Cpu], c); err != nil {
@@ -223,8 +250,14 @@ func v1Needs(r *rspec.LinuxResources) []need {
 }
 
 // containerdV1 keeps the part of r that containerd's cgroup1 writes the
-// way runc does; the rest is written here.
+// way runc does (nil if none: its Update visits every hierarchy); the
+// rest is written here.
 func containerdV1(r *rspec.LinuxResources) *rspec.LinuxResources {
+	b := r.BlockIO
+	if r.CPU == nil && len(r.HugepageLimits) == 0 && r.Network == nil && (b == nil ||
+		len(b.ThrottleReadBpsDevice)+len(b.ThrottleWriteBpsDevice)+len(b.ThrottleReadIOPSDevice)+len(b.ThrottleWriteIOPSDevice) == 0) {
+		return nil
+	}
 	sub := &rspec.LinuxResources{HugepageLimits: r.HugepageLimits, Network: r.Network}
 	if c := r.CPU; c != nil {
 		cpu := *c
@@ -234,7 +267,7 @@ func containerdV1(r *rspec.LinuxResources) *rspec.LinuxResources {
 		}
 		sub.CPU = &cpu
 	}
-	if b := r.BlockIO; b != nil {
+	if b != nil {
 		sub.BlockIO = &rspec.LinuxBlockIO{
 			ThrottleReadBpsDevice:   b.ThrottleReadBpsDevice,
 			ThrottleWriteBpsDevice:  b.ThrottleWriteBpsDevice,

@@ -72,7 +72,8 @@ func hasAll(access string) bool {
 // setMemoryV1 writes the memory controller. A limit or swap of 0 means
 // "unset", as runc reads it.
 func setMemoryV1(dir string, mem *rspec.LinuxMemory) error {
-	if mem.Kernel != nil { //nolint:staticcheck // reported, then ignored
+	//lint:ignore SA1019 the field is read only to say it is ignored
+	if mem.Kernel != nil {
 		slog.Debug("linux.resources.memory.kernel is ignored: kernel memory limits are obsolete since Linux 5.4")
 	}
 	limit, swap := nonZero(mem.Limit), nonZero(mem.Swap)

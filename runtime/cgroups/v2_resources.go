@@ -93,7 +93,8 @@ func planV2(r *rspec.LinuxResources, currentQuota func() string) (*v2Plan, error
 		}
 	}
 	if mem := r.Memory; mem != nil {
-		if mem.Kernel != nil || mem.KernelTCP != nil { //nolint:staticcheck // reported, then ignored
+		//lint:ignore SA1019 the field is read only to say it is ignored
+		if mem.Kernel != nil || mem.KernelTCP != nil {
 			slog.Debug("linux.resources.memory.kernel and kernelTCP are ignored: cgroup v2 has no separate kernel memory limits")
 		}
 		if mem.Swappiness != nil {

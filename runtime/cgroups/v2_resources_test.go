@@ -68,7 +68,8 @@ func TestPlanV2(t *testing.T) {
 		},
 		{
 			name: "zero limit is unset, kernel memory ignored",
-			r:    &rspec.LinuxResources{Memory: &rspec.LinuxMemory{Limit: ptr[int64](0), Kernel: ptr[int64](100)}},
+			//lint:ignore SA1019 the deprecated field must be ignored
+			r: &rspec.LinuxResources{Memory: &rspec.LinuxMemory{Limit: ptr[int64](0), Kernel: ptr[int64](100)}},
 		},
 		{name: "swap without limit", r: &rspec.LinuxResources{Memory: &rspec.LinuxMemory{Swap: ptr[int64](100)}}, err: "memory.swap"},
 		{name: "swappiness", r: &rspec.LinuxResources{Memory: &rspec.LinuxMemory{Swappiness: ptr[uint64](10)}}, err: "memory.swappiness"},

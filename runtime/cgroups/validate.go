@@ -21,10 +21,12 @@ func Validate(r *rspec.LinuxResources) error {
 		errs = append(errs, fmt.Errorf("linux.resources.%s: "+format, append([]any{field}, a...)...))
 	}
 	if m := r.Memory; m != nil {
+		//lint:ignore SA1019 a deprecated field is still checked
+		kernel := m.Kernel
 		for _, f := range []struct {
 			name string
 			v    *int64
-		}{{"limit", m.Limit}, {"reservation", m.Reservation}, {"swap", m.Swap}, {"kernel", m.Kernel}, {"kernelTCP", m.KernelTCP}} { //nolint:staticcheck // Kernel is deprecated but still checked
+		}{{"limit", m.Limit}, {"reservation", m.Reservation}, {"swap", m.Swap}, {"kernel", kernel}, {"kernelTCP", m.KernelTCP}} {
 			if f.v != nil && *f.v < -1 {
 				add("memory."+f.name, "%d: must be -1 (unlimited) or a byte count", *f.v)
 			}

@@ -15,6 +15,7 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/xrt-dev/xrt/runtime/cgroups"
 	"github.com/xrt-dev/xrt/specs"
 )
 
@@ -49,6 +50,8 @@ type State struct {
 	// OwnPidNS is true when the container has a pid namespace of its own:
 	// killing init then kills every process in it.
 	OwnPidNS bool `json:"ownPidNS,omitempty"`
+	// CgroupPath is the container's cgroup, as cgroups.Load reads it.
+	CgroupPath string `json:"cgroupPath,omitempty"`
 }
 
 // Container is one container's directory under the root.
@@ -123,6 +126,13 @@ func (c *Container) Status() rspec.ContainerState {
 	}
 	if _, err := os.Lstat(filepath.Join(c.dir, fifoFile)); err == nil {
 		return rspec.StateCreated
+	}
+	if c.CgroupPath != "" {
+		if m, err := cgroups.Load(c.CgroupPath); err == nil {
+			if paused, _ := m.Paused(); paused {
+				return StatePaused
+			}
+		}
 	}
 	return rspec.StateRunning
 }

@@ -14,6 +14,7 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/xrt-dev/xrt/runtime/cgroups"
 	"github.com/xrt-dev/xrt/runtime/console"
 	"github.com/xrt-dev/xrt/runtime/hooks"
 	"github.com/xrt-dev/xrt/runtime/initproc"
@@ -60,6 +61,9 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 		return nil, nil, err
 	}
 	if err := specs.Validate(spec, bundle); err != nil {
+		return nil, nil, err
+	}
+	if err := cgroups.Validate(spec.Linux.Resources); err != nil {
 		return nil, nil, err
 	}
 	rootfs := spec.Root.Path
@@ -176,15 +180,23 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 	if c.PidStartTime, _, err = procStat(c.Pid); err != nil {
 		return nil, nil, fmt.Errorf("init exited early: %w", err)
 	}
+	cfg.Pid = c.Pid
+	if err := conn.Send(initproc.Message{Kind: initproc.KindConfig, Config: cfg}); err != nil {
+		return nil, nil, fmt.Errorf("send config to init: %w", err)
+	}
+	// Into the cgroup while init starts its Go runtime and decodes the
+	// config: it waits for "placed" before it does anything else.
+	if err := c.joinCgroup(); err != nil {
+		return nil, nil, err
+	}
 	if adj := spec.Process.OOMScoreAdj; adj != nil {
 		path := "/proc/" + strconv.Itoa(c.Pid) + "/oom_score_adj"
 		if err := os.WriteFile(path, []byte(strconv.Itoa(*adj)), 0); err != nil {
 			return nil, nil, fmt.Errorf("process.oomScoreAdj %d: %w", *adj, err)
 		}
 	}
-	cfg.Pid = c.Pid
-	if err := conn.Send(initproc.Message{Kind: initproc.KindConfig, Config: cfg}); err != nil {
-		return nil, nil, fmt.Errorf("send config to init: %w", err)
+	if err := conn.Send(initproc.Message{Kind: initproc.KindPlaced}); err != nil {
+		return nil, nil, fmt.Errorf("init: %w", err)
 	}
 	if err := c.waitCreated(conn); err != nil {
 		return nil, nil, err
@@ -208,6 +220,28 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 		}
 	}
 	return c, st, nil
+}
+
+// joinCgroup places init in the container's cgroup, with its resources.
+func (c *Container) joinCgroup() error {
+	var path string
+	if c.spec.Linux != nil {
+		path = c.spec.Linux.CgroupsPath
+	}
+	m, err := cgroups.New(path, c.ID)
+	if err != nil {
+		return fmt.Errorf("linux.cgroupsPath %q: %w", path, err)
+	}
+	c.CgroupPath = m.Path()
+	if err := m.Apply(c.Pid); err != nil {
+		return err
+	}
+	var res rspec.LinuxResources
+	if r := c.spec.Linux.Resources; r != nil {
+		res = *r
+	}
+	res.Devices = cgroups.DeviceRules(c.spec.Linux)
+	return m.Set(&res)
 }
 
 // joinHandshake serves the C half of init (package nsenter): the maps of a
@@ -279,6 +313,13 @@ func (c *Container) abort(cmd *exec.Cmd) {
 		_ = cmd.Wait()
 		if c.Pid != 0 && c.Pid != cmd.Process.Pid {
 			_ = c.waitExit(5 * time.Second)
+		}
+	}
+	if c.CgroupPath != "" {
+		if m, err := cgroups.Load(c.CgroupPath); err == nil {
+			if err := m.Delete(); err != nil {
+				slog.Warn(err.Error())
+			}
 		}
 	}
 	if c.Hooks != nil && c.Pid != 0 {

@@ -10,6 +10,7 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/xrt-dev/xrt/runtime/cgroups"
 	"github.com/xrt-dev/xrt/runtime/hooks"
 )
 
@@ -46,6 +47,18 @@ func (c *Container) Delete(force bool) error {
 		}
 		if err := c.waitExit(10 * time.Second); err != nil {
 			return err
+		}
+	}
+	if c.CgroupPath != "" {
+		if !c.OwnPidNS {
+			_ = c.signalCgroup(unix.SIGKILL) // without a pid namespace, processes outlive init
+		}
+		m, err := cgroups.Load(c.CgroupPath)
+		if err == nil {
+			err = m.Delete()
+		}
+		if err != nil {
+			return fmt.Errorf("container %s: remove cgroup: %w", c.ID, err)
 		}
 	}
 	if c.Hooks != nil {

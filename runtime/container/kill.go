@@ -7,6 +7,8 @@ import (
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/xrt-dev/xrt/runtime/cgroups"
 )
 
 // Kill sends sig to the container's init, or with all to every process of
@@ -35,9 +37,13 @@ func (c *Container) signal(sig unix.Signal) error {
 	return nil
 }
 
-// signalAll signals every process in the container's pid namespace. With
-// the host's pid namespace only init can be told apart, so only it is signalled.
+// signalAll signals every process of the container: those in its cgroup,
+// or, without one, those in its pid namespace (with the host's pid namespace
+// only init can be told apart).
 func (c *Container) signalAll(sig unix.Signal) error {
+	if c.CgroupPath != "" {
+		return c.signalCgroup(sig)
+	}
 	if !c.OwnPidNS {
 		return c.signal(sig)
 	}
@@ -75,4 +81,26 @@ func ownPidNamespace(spec *rspec.Spec) bool {
 		}
 	}
 	return false
+}
+
+// signalCgroup signals every process in the container's cgroup. For SIGKILL
+// the cgroup is frozen first, so no process can fork its way out of the sweep.
+func (c *Container) signalCgroup(sig unix.Signal) error {
+	m, err := cgroups.Load(c.CgroupPath)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	if sig == unix.SIGKILL {
+		if err := m.Freeze(); err == nil {
+			defer m.Thaw()
+		}
+	}
+	pids, err := m.Procs()
+	if err != nil {
+		return fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	for _, pid := range pids {
+		_ = unix.Kill(pid, sig)
+	}
+	return nil
 }

@@ -57,6 +57,11 @@ func run(conn *Conn, sock *os.File) error {
 	if spec.Process == nil {
 		return errors.New("config.json: process: missing")
 	}
+	// The config comes first so that decoding it overlaps the parent's
+	// cgroup work; nothing may happen here before we are in the cgroup.
+	if _, err := conn.Expect(KindPlaced); err != nil {
+		return err
+	}
 
 	// Our fds (sync, fifo, console, the runtime binary) must reach neither
 	// hooks nor the user's program; the preserved ones, from 3 up, stay.

@@ -19,6 +19,7 @@ const (
 	KindUserMap     Kind = "usermap"      // nsenter → parent: write the maps of my new user namespace
 	KindUserMapDone Kind = "usermap-done" // parent → nsenter
 	KindConfig      Kind = "config"       // parent → init: what to build
+	KindPlaced      Kind = "placed"       // parent → init: you are in your cgroup; go on
 	KindRunHooks    Kind = "run-hooks"    // init → parent: namespaces and mounts are ready; run prestart and createRuntime
 	KindHooksDone   Kind = "hooks-done"   // parent → init
 	KindCreated     Kind = "created"      // init → parent: set up, now waiting for start
