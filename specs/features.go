@@ -27,23 +27,24 @@ func Features(version string) *features.Features {
 			Cgroup: &features.Cgroup{
 				V1:          &yes,
 				V2:          &yes,
-				Systemd:     &yes,
+				Systemd:     &no, // the systemd cgroup driver is not built yet
 				SystemdUser: &no,
 				Rdma:        &no,
 			},
+			// Validation knows seccomp, the runtime does not load filters yet:
+			// a config with linux.seccomp is refused rather than run unconfined.
 			Seccomp: &features.Seccomp{
-				Enabled:        &yes,
-				Actions:        append([]string(nil), seccompActions...),
-				Operators:      append([]string(nil), seccompOperators...),
-				Archs:          append([]string(nil), seccompArchs...),
-				KnownFlags:     append([]string(nil), seccompFlags...),
-				SupportedFlags: append([]string(nil), seccompFlags...),
+				Enabled:    &no,
+				Actions:    append([]string(nil), seccompActions...),
+				Operators:  append([]string(nil), seccompOperators...),
+				Archs:      append([]string(nil), seccompArchs...),
+				KnownFlags: append([]string(nil), seccompFlags...),
 			},
 			Apparmor: &features.Apparmor{Enabled: &yes},
 			Selinux:  &features.Selinux{Enabled: &yes},
 			IntelRdt: &features.IntelRdt{Enabled: &no},
 			MountExtensions: &features.MountExtensions{
-				IDMap: &features.IDMap{Enabled: &yes},
+				IDMap: &features.IDMap{Enabled: &no}, // idmapped mounts are refused
 			},
 		},
 		Annotations: map[string]string{VersionAnnotation: version},

@@ -40,16 +40,17 @@ func TestFeatures(t *testing.T) {
 		t.Errorf("capabilities %v", l.Capabilities)
 	}
 	cg := l.Cgroup
-	if !*cg.V1 || !*cg.V2 || !*cg.Systemd || *cg.SystemdUser || *cg.Rdma {
+	if !*cg.V1 || !*cg.V2 || *cg.Systemd || *cg.SystemdUser || *cg.Rdma {
 		t.Errorf("cgroup %+v", cg)
 	}
 	sc := l.Seccomp
-	if !*sc.Enabled || len(sc.Actions) != 9 || len(sc.Operators) != 7 ||
+	// Known to validation, not loaded by the runtime yet.
+	if *sc.Enabled || len(sc.Actions) != 9 || len(sc.Operators) != 7 ||
 		!slices.Contains(sc.Archs, "SCMP_ARCH_X86_64") || !slices.Contains(sc.Archs, "SCMP_ARCH_RISCV64") ||
-		!slices.Contains(sc.KnownFlags, "SECCOMP_FILTER_FLAG_TSYNC") || !slices.Equal(sc.KnownFlags, sc.SupportedFlags) {
+		!slices.Contains(sc.KnownFlags, "SECCOMP_FILTER_FLAG_TSYNC") || len(sc.SupportedFlags) != 0 {
 		t.Errorf("seccomp %+v", sc)
 	}
-	if !*l.Apparmor.Enabled || !*l.Selinux.Enabled || *l.IntelRdt.Enabled || !*l.MountExtensions.IDMap.Enabled {
+	if !*l.Apparmor.Enabled || !*l.Selinux.Enabled || *l.IntelRdt.Enabled || *l.MountExtensions.IDMap.Enabled {
 		t.Errorf("apparmor %v selinux %v intelRdt %v idmap %v", *l.Apparmor.Enabled, *l.Selinux.Enabled, *l.IntelRdt.Enabled, *l.MountExtensions.IDMap.Enabled)
 	}
 	// Callers may change the lists without changing the tables.

@@ -3,6 +3,7 @@ package caps
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -72,6 +73,16 @@ func (s Set) Apply() error {
 	return nil
 }
 
+// Check tells, while init still holds every capability of the runtime,
+// whether Apply can give the process what the config asks: a set the
+// runtime cannot grant is a create error, not a failure at start.
+func (s Set) Check() error {
+	if msg := s.why(); msg != "" {
+		return fmt.Errorf("process.capabilities cannot be granted: %s", strings.TrimPrefix(msg, "; "))
+	}
+	return nil
+}
+
 // why explains a refused capset by comparing s with what the thread holds.
 // It runs only on the error path.
 func (s Set) why() string {
@@ -92,6 +103,9 @@ func (s Set) why() string {
 		}
 	}
 	var msg string
+	if m := s.Bounding &^ bset; m != 0 {
+		msg += "; bounding but outside the runtime's bounding set: " + names(m)
+	}
 	if m := s.Effective &^ s.Permitted; m != 0 {
 		msg += "; effective but not permitted: " + names(m)
 	}

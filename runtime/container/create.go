@@ -66,6 +66,11 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 	if err := cgroups.Validate(spec.Linux.Resources); err != nil {
 		return nil, nil, err
 	}
+	if spec.Linux.Seccomp != nil {
+		// Running without the filter the config asks for would be silent
+		// loss of confinement; refuse until seccomp support lands.
+		return nil, nil, errors.New("linux.seccomp: seccomp filters are not supported by this version of xrt")
+	}
 	rootfs := spec.Root.Path
 	if !filepath.IsAbs(rootfs) {
 		rootfs = filepath.Join(bundle, rootfs)

@@ -134,6 +134,13 @@ func run(conn *Conn, sock *os.File) error {
 	if err != nil {
 		return err
 	}
+	set, err := caps.Parse(spec.Process.Capabilities)
+	if err != nil {
+		return err
+	}
+	if err := set.Check(); err != nil {
+		return err
+	}
 	if err := conn.Send(Message{Kind: KindCreated}); err != nil {
 		return err
 	}
@@ -150,7 +157,7 @@ func run(conn *Conn, sock *os.File) error {
 			return err
 		}
 	}
-	return execProcess(cfg, path)
+	return execProcess(cfg, path, set)
 }
 
 // waitForStart blocks until `xrt start` writes a byte into the exec fifo.
@@ -241,7 +248,7 @@ func bindConsole(slave string) error {
 
 // execProcess confines the process in runc's order and execs the user's
 // program: privileges are dropped last but one, seccomp comes last.
-func execProcess(cfg *Config, path string) error {
+func execProcess(cfg *Config, path string, set caps.Set) error {
 	p := cfg.Spec.Process
 	if err := process.SetRlimits(p.Rlimits); err != nil {
 		return err
@@ -250,10 +257,6 @@ func execProcess(cfg *Config, path string) error {
 		return err
 	}
 	if err := process.SetScheduler(p.Scheduler); err != nil {
-		return err
-	}
-	set, err := caps.Parse(p.Capabilities)
-	if err != nil {
 		return err
 	}
 	if err := lsm.SetExecLabels(p); err != nil {
@@ -285,7 +288,7 @@ func execProcess(cfg *Config, path string) error {
 			return err
 		}
 	}
-	err = unix.Exec(path, p.Args, p.Env)
+	err := unix.Exec(path, p.Args, p.Env)
 	return fmt.Errorf("exec %s: %w", p.Args[0], err)
 }
 

@@ -99,7 +99,7 @@ cleanup() {
 }
 
 # count prints "ok notok skip note" for the TAP on stdin; $1 is the test's exit status.
-count() { awk -v rc="$1" -f "$here/count.awk"; }
+count() { awk -v rc="$1" -v expectfail="${2:-0}" -f "$here/count.awk"; }
 
 # run_suite runs the selected tests with runtime $2, recording results under label $1.
 run_suite() {
@@ -120,7 +120,7 @@ run_suite() {
 		# PrepareBundle untars rootfs-<arch>.tar.gz and copies ./runtimetest from the cwd.
 		(cd "$run" && RUNTIME=$rt TMPDIR=$tmp CONFORMANCE_LOG_FILE=$logfile \
 			timeout -k 10 "$TEST_TIMEOUT" "$bindir/$t" </dev/null >"$res/$t.tap" 2>"$res/$t.err") || rc=$?
-		count "$rc" <"$res/$t.tap" >"$res/$t.count"
+		count "$rc" "$([[ $t == *_fail ]] && echo 1 || echo 0)" <"$res/$t.tap" >"$res/$t.count"
 		cleanup "$rt" "$tmp"
 		printf '  %-36s %s\n' "$t" "$(cat "$res/$t.count")" >&2
 	done
