@@ -425,7 +425,10 @@ func snapshotHost(t *testing.T, dirs ...string) hostSnapshot {
 	for _, pid := range listPids(t) {
 		s.pids[pid] = true
 	}
-	for _, d := range dirs {
+	// The parents of the containers' default cgroups: a failed create must
+	// leave no cgroup behind either.
+	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/xrt")
+	for _, d := range append(dirs, cgroups...) {
 		s.entries[d] = dirNames(d)
 	}
 	return s

@@ -76,6 +76,32 @@ func TestLifecycle(t *testing.T) {
 	if exists(filepath.Join(b.root, b.id)) {
 		t.Errorf("state dir %s left after delete", filepath.Join(b.root, b.id))
 	}
+	for _, dir := range containerCgroups(b.id) {
+		t.Errorf("cgroup %s left after delete", dir)
+	}
+}
+
+// containerCgroups lists the directories of the container's default cgroup
+// (/xrt/ID) in every hierarchy.
+func containerCgroups(id string) []string {
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*/xrt", id))
+	return dirs
+}
+
+func TestCgroupWhileRunning(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, "sleep", "60")
+	b.mustCreate()
+	dirs := containerCgroups(b.id)
+	if len(dirs) == 0 {
+		t.Fatalf("no cgroup /xrt/%s in any hierarchy", b.id)
+	}
+	if r := b.xrt("delete", "--force", b.id); r.code != 0 {
+		t.Fatalf("delete --force: %s", r)
+	}
+	for _, dir := range containerCgroups(b.id) {
+		t.Errorf("cgroup %s left after delete --force", dir)
+	}
 }
 
 func TestKillSignalForms(t *testing.T) {
