@@ -92,6 +92,13 @@ var propagationOptions = map[string]uintptr{
 	"runbindable": unix.MS_UNBINDABLE | unix.MS_REC,
 }
 
+// Propagation returns the mount flags of a propagation name such as
+// "rslave", as used in mount options and linux.rootfsPropagation.
+func Propagation(name string) (uintptr, bool) {
+	p, ok := propagationOptions[name]
+	return p, ok
+}
+
 type attrOption struct {
 	clear bool
 	attr  uint64

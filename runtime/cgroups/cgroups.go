@@ -21,6 +21,17 @@ type Manager interface {
 	// into it. Call Set next, before the process runs the container's
 	// program.
 	Apply(pid int) error
+	// Create makes the cgroup without moving any process into it, for a
+	// process that is then started inside it (see Placement).
+	Create() error
+	// Placement says how a process started after Create can enter the
+	// cgroup without being moved as a whole thread group, a move that
+	// costs one kernel RCU grace period (milliseconds) per container:
+	// cloneDir is the v2 directory to clone it into (CLONE_INTO_CGROUP),
+	// "" on a pure v1 host; tasks are the v1 "tasks" files to which the
+	// process writes "0" from the thread that will exec, which moves just
+	// that thread, without the grace period.
+	Placement() (cloneDir string, tasks []string)
 	// Set applies resources; it is also how `update` changes a running
 	// container. Fields left nil are not touched.
 	Set(r *rspec.LinuxResources) error

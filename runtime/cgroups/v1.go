@@ -112,7 +112,7 @@ func (m *v1) group() (cgroup1.Cgroup, error) {
 	return cg, nil
 }
 
-func (m *v1) Apply(pid int) error {
+func (m *v1) Create() error {
 	// containerd creates each directory; for cpuset it first copies cpus
 	// and mems down from the parents, without which no process may join.
 	cg, err := cgroup1.New(m.loc.v1Path, &rspec.LinuxResources{}, cgroup1.WithHierarchy(m.hierarchies), skipMissing)
@@ -120,10 +120,28 @@ func (m *v1) Apply(pid int) error {
 		return fmt.Errorf("create cgroup %s: %w", m.loc, err)
 	}
 	m.use(cg)
-	if err := cg.AddProc(uint64(pid)); err != nil {
+	return nil
+}
+
+func (m *v1) Apply(pid int) error {
+	if err := m.Create(); err != nil {
+		return err
+	}
+	if err := m.cg.AddProc(uint64(pid)); err != nil {
 		return fmt.Errorf("move pid %d into cgroup %s: %w", pid, m.loc, err)
 	}
 	return nil
+}
+
+func (m *v1) Placement() (cloneDir string, tasks []string) {
+	for name, dir := range m.dirs {
+		if name == unifiedName {
+			cloneDir = dir
+		} else {
+			tasks = append(tasks, filepath.Join(dir, "tasks"))
+		}
+	}
+	return cloneDir, tasks
 }
 
 func (m *v1) AddProc(pid int) error {

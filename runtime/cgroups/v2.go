@@ -36,17 +36,22 @@ func (m *v2) manager() (*cgroup2.Manager, error) {
 	return mgr, nil
 }
 
-func (m *v2) Apply(pid int) error {
-	mgr, err := cgroup2.NewManager(m.mount, m.group, &cgroup2.Resources{})
-	if err != nil {
+func (m *v2) Create() error {
+	if _, err := cgroup2.NewManager(m.mount, m.group, &cgroup2.Resources{}); err != nil {
 		return fmt.Errorf("create cgroup %s: %w", m.dir(), err)
 	}
 	enableControllers(m.mount, m.group)
-	if err := mgr.AddProc(uint64(pid)); err != nil {
-		return fmt.Errorf("move pid %d into cgroup %s: %w", pid, m.dir(), err)
-	}
 	return nil
 }
+
+func (m *v2) Apply(pid int) error {
+	if err := m.Create(); err != nil {
+		return err
+	}
+	return m.AddProc(pid)
+}
+
+func (m *v2) Placement() (cloneDir string, tasks []string) { return m.dir(), nil }
 
 // enableControllers makes every controller of the root available to the
 // new cgroup by enabling it in each ancestor's cgroup.subtree_control. A

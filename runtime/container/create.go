@@ -162,9 +162,31 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 		files = append(files, sock)
 	}
 
+	// The cgroup, with its limits, exists before init does: init is cloned
+	// into it (v2) and moves its own thread in (v1) instead of being moved
+	// by us, which would cost a kernel RCU grace period (see Placement).
+	// Where init cannot (a user namespace, or nsenter's fork), we move it.
+	cg, err := c.makeCgroup()
+	if err != nil {
+		return nil, nil, err
+	}
+	selfPlaced := !plan.joinMode && !plan.newUser
+	cloneDir, tasks := cg.Placement()
 	cmd, exe, err := initCmd(plan, spec.Linux, files, syncFd)
 	if err != nil {
 		return nil, nil, err
+	}
+	if selfPlaced {
+		cfg.CgroupTasks = tasks
+		if cloneDir != "" {
+			dir, err := os.Open(cloneDir)
+			if err != nil {
+				return nil, nil, fmt.Errorf("cgroup %s: %w", cloneDir, err)
+			}
+			defer dir.Close()
+			cmd.SysProcAttr.UseCgroupFD = true
+			cmd.SysProcAttr.CgroupFD = int(dir.Fd())
+		}
 	}
 	err = cmd.Start()
 	exe.Close()
@@ -187,10 +209,11 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 	if err := conn.Send(initproc.Message{Kind: initproc.KindConfig, Config: cfg}); err != nil {
 		return nil, nil, fmt.Errorf("send config to init: %w", err)
 	}
-	// Into the cgroup while init starts its Go runtime and decodes the
-	// config: it waits for "placed" before it does anything else.
-	if err := c.joinCgroup(); err != nil {
-		return nil, nil, err
+	// Init waits for "placed" before it does anything but decode.
+	if !selfPlaced {
+		if err := cg.AddProc(c.Pid); err != nil {
+			return nil, nil, err
+		}
 	}
 	if adj := spec.Process.OOMScoreAdj; adj != nil {
 		path := "/proc/" + strconv.Itoa(c.Pid) + "/oom_score_adj"
@@ -225,26 +248,27 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 	return c, st, nil
 }
 
-// joinCgroup places init in the container's cgroup, with its resources.
-func (c *Container) joinCgroup() error {
+// makeCgroup creates the container's cgroup with its resources, before
+// any process is in it.
+func (c *Container) makeCgroup() (cgroups.Manager, error) {
 	var path string
 	if c.spec.Linux != nil {
 		path = c.spec.Linux.CgroupsPath
 	}
 	m, err := cgroups.New(path, c.ID)
 	if err != nil {
-		return fmt.Errorf("linux.cgroupsPath %q: %w", path, err)
+		return nil, fmt.Errorf("linux.cgroupsPath %q: %w", path, err)
 	}
-	c.CgroupPath = m.Path()
-	if err := m.Apply(c.Pid); err != nil {
-		return err
+	if err := m.Create(); err != nil {
+		return nil, err
 	}
+	c.CgroupPath = m.Path() // from now on, abort removes it
 	var res rspec.LinuxResources
 	if r := c.spec.Linux.Resources; r != nil {
 		res = *r
 	}
 	res.Devices = cgroups.DeviceRules(c.spec.Linux)
-	return m.Set(&res)
+	return m, m.Set(&res)
 }
 
 // joinHandshake serves the C half of init (package nsenter): the maps of a

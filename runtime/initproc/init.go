@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -60,6 +61,9 @@ func run(conn *Conn, sock *os.File) error {
 	// The config comes first so that decoding it overlaps the parent's
 	// cgroup work; nothing may happen here before we are in the cgroup.
 	if _, err := conn.Expect(KindPlaced); err != nil {
+		return err
+	}
+	if err := enterCgroup(cfg.CgroupTasks); err != nil {
 		return err
 	}
 
@@ -325,4 +329,22 @@ func chrootOnly(o rootfs.Options) error {
 		return fmt.Errorf("chroot %s: %w", o.Rootfs, err)
 	}
 	return unix.Chdir("/")
+}
+
+// enterCgroup moves the calling thread, the one that will exec, into the
+// container's v1 cgroups. Moving only oneself skips the kernel's
+// threadgroup lock and its RCU grace period; the runtime's other threads
+// stay behind and vanish at execve.
+func enterCgroup(tasks []string) error {
+	for _, path := range tasks {
+		fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			_, err = unix.Write(fd, []byte("0"))
+			unix.Close(fd)
+		}
+		if err != nil {
+			return fmt.Errorf("join cgroup %s: %w", filepath.Dir(path), err)
+		}
+	}
+	return nil
 }

@@ -94,22 +94,11 @@ func namespace(l *rspec.Linux, t rspec.LinuxNamespaceType) (has, isNew bool) {
 	return false, false
 }
 
-var rootPropagations = map[string]uintptr{
-	"private":     unix.MS_PRIVATE,
-	"rprivate":    unix.MS_PRIVATE | unix.MS_REC,
-	"shared":      unix.MS_SHARED,
-	"rshared":     unix.MS_SHARED | unix.MS_REC,
-	"slave":       unix.MS_SLAVE,
-	"rslave":      unix.MS_SLAVE | unix.MS_REC,
-	"unbindable":  unix.MS_UNBINDABLE,
-	"runbindable": unix.MS_UNBINDABLE | unix.MS_REC,
-}
-
 func rootPropagation(l *rspec.Linux) (uintptr, error) {
 	if l.RootfsPropagation == "" {
 		return 0, nil
 	}
-	p, ok := rootPropagations[l.RootfsPropagation]
+	p, ok := specs.Propagation(l.RootfsPropagation)
 	if !ok {
 		return 0, fmt.Errorf("linux.rootfsPropagation: unknown value %q", l.RootfsPropagation)
 	}
