@@ -31,7 +31,7 @@ test: setup build unit integration conformance-strict
 
 unit:
 	$(GO) vet ./...
-	$(GO) test -count=1 ./specs/... ./runtime/...
+	$(GO) test -count=1 ./specs/... ./runtime/... ./tests/conformance/ ./tests/bench/
 
 SHELL := /bin/bash
 
