@@ -31,14 +31,13 @@ func Features(version string) *features.Features {
 				SystemdUser: &no,
 				Rdma:        &no,
 			},
-			// Validation knows seccomp, the runtime does not load filters yet:
-			// a config with linux.seccomp is refused rather than run unconfined.
 			Seccomp: &features.Seccomp{
-				Enabled:    &no,
-				Actions:    append([]string(nil), seccompActions...),
-				Operators:  append([]string(nil), seccompOperators...),
-				Archs:      append([]string(nil), seccompArchs...),
-				KnownFlags: append([]string(nil), seccompFlags...),
+				Enabled:        &yes,
+				Actions:        append([]string(nil), seccompActions...),
+				Operators:      append([]string(nil), seccompOperators...),
+				Archs:          append([]string(nil), seccompArchs...),
+				KnownFlags:     append([]string(nil), seccompFlags...),
+				SupportedFlags: append([]string(nil), seccompFlags...),
 			},
 			Apparmor: &features.Apparmor{Enabled: &yes},
 			Selinux:  &features.Selinux{Enabled: &yes},

@@ -44,10 +44,9 @@ func TestFeatures(t *testing.T) {
 		t.Errorf("cgroup %+v", cg)
 	}
 	sc := l.Seccomp
-	// Known to validation, not loaded by the runtime yet.
-	if *sc.Enabled || len(sc.Actions) != 9 || len(sc.Operators) != 7 ||
+	if !*sc.Enabled || len(sc.Actions) != 9 || len(sc.Operators) != 7 ||
 		!slices.Contains(sc.Archs, "SCMP_ARCH_X86_64") || !slices.Contains(sc.Archs, "SCMP_ARCH_RISCV64") ||
-		!slices.Contains(sc.KnownFlags, "SECCOMP_FILTER_FLAG_TSYNC") || len(sc.SupportedFlags) != 0 {
+		!slices.Contains(sc.KnownFlags, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV") || !slices.Equal(sc.KnownFlags, sc.SupportedFlags) {
 		t.Errorf("seccomp %+v", sc)
 	}
 	if !*l.Apparmor.Enabled || !*l.Selinux.Enabled || *l.IntelRdt.Enabled || *l.MountExtensions.IDMap.Enabled {

@@ -187,4 +187,5 @@ var seccompFlags = []string{
 	string(rspec.LinuxSeccompFlagLog),
 	string(rspec.LinuxSeccompFlagSpecAllow),
 	"SECCOMP_FILTER_FLAG_TSYNC",
+	string(rspec.LinuxSeccompFlagWaitKillableRecv),
 }

@@ -29,6 +29,9 @@ var (
 const (
 	stateFile = "state.json"
 	fifoFile  = "exec.fifo"
+	// cacheDir, under the root, holds compiled seccomp filters; List skips
+	// it (container ids cannot start with a dot there).
+	cacheDir = ".cache"
 )
 
 // State is what the runtime keeps on disk for a container: small, so that
@@ -217,7 +220,7 @@ func List(root string) ([]*Container, error) {
 	}
 	var out []*Container
 	for _, e := range entries {
-		if !e.IsDir() {
+		if !e.IsDir() || e.Name() == cacheDir {
 			continue
 		}
 		c, err := Load(root, e.Name())

@@ -18,6 +18,7 @@ import (
 	"github.com/xrt-dev/xrt/runtime/console"
 	"github.com/xrt-dev/xrt/runtime/hooks"
 	"github.com/xrt-dev/xrt/runtime/initproc"
+	"github.com/xrt-dev/xrt/runtime/seccomp"
 	"github.com/xrt-dev/xrt/specs"
 )
 
@@ -52,6 +53,9 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 	if err := specs.ValidateID(id); err != nil {
 		return nil, nil, err
 	}
+	if id == cacheDir {
+		return nil, nil, fmt.Errorf("container id %q is reserved", id)
+	}
 	bundle, err := filepath.Abs(o.Bundle)
 	if err != nil {
 		return nil, nil, err
@@ -63,12 +67,24 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 	if err := specs.Validate(spec, bundle); err != nil {
 		return nil, nil, err
 	}
+	if spec.Linux == nil {
+		spec.Linux = &rspec.Linux{} // no namespaces: the host's
+	}
 	if err := cgroups.Validate(spec.Linux.Resources); err != nil {
 		return nil, nil, err
 	}
-	if spec.Linux.Seccomp != nil {
-		slog.Warn("linux.seccomp: seccomp filters are not supported by this version of xrt: the container runs without one")
-	}
+	// Compiling a profile takes libseccomp up to 25 ms: do it (or read it
+	// from the cache) while the rest of the container is being made.
+	filter := make(chan seccompResult, 1)
+	go func() {
+		f, err := seccomp.BuildCached(spec.Linux.Seccomp, filepath.Join(root, cacheDir, "seccomp"))
+		var b []byte
+		if err == nil && f != nil {
+			b, err = f.MarshalBinary()
+			f.Release()
+		}
+		filter <- seccompResult{b, err}
+	}()
 	rootfs := spec.Root.Path
 	if !filepath.IsAbs(rootfs) {
 		rootfs = filepath.Join(bundle, rootfs)
@@ -206,6 +222,11 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 		return nil, nil, fmt.Errorf("init exited early: %w", err)
 	}
 	cfg.Pid = c.Pid
+	sc := <-filter
+	if sc.err != nil {
+		return nil, nil, sc.err
+	}
+	cfg.Seccomp = sc.filter
 	if err := conn.Send(initproc.Message{Kind: initproc.KindConfig, Config: cfg}); err != nil {
 		return nil, nil, fmt.Errorf("send config to init: %w", err)
 	}
@@ -246,6 +267,11 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 		}
 	}
 	return c, st, nil
+}
+
+type seccompResult struct {
+	filter []byte
+	err    error
 }
 
 // makeCgroup creates the container's cgroup with its resources, before

@@ -24,6 +24,7 @@ import (
 	"github.com/xrt-dev/xrt/runtime/lsm"
 	"github.com/xrt-dev/xrt/runtime/process"
 	"github.com/xrt-dev/xrt/runtime/rootfs"
+	"github.com/xrt-dev/xrt/runtime/seccomp"
 	"github.com/xrt-dev/xrt/specs"
 )
 
@@ -83,6 +84,15 @@ func run(conn *Conn, sock *os.File) error {
 		_, _ = unix.KeyctlJoinSessionKeyring("xrt-" + cfg.ID)
 	}
 
+	// The seccomp agent's socket is a host path: connect while it is
+	// reachable, send the notify fd once the filter is loaded.
+	var agent *os.File
+	if sc := spec.Linux.Seccomp; sc != nil && sc.ListenerPath != "" && len(cfg.Seccomp) > 0 {
+		if agent, err = seccomp.DialListener(sc.ListenerPath); err != nil {
+			return err
+		}
+		defer agent.Close()
+	}
 	ropts := rootfs.Options{Spec: spec, Rootfs: cfg.Rootfs, Bundle: cfg.Bundle, NoPivot: cfg.NoPivot}
 	_, ownMounts := specs.Namespace(spec, rspec.MountNamespace)
 	if ownMounts {
@@ -161,7 +171,7 @@ func run(conn *Conn, sock *os.File) error {
 			return err
 		}
 	}
-	return execProcess(cfg, path, set)
+	return execProcess(cfg, path, set, agent)
 }
 
 // waitForStart blocks until `xrt start` writes a byte into the exec fifo.
@@ -251,9 +261,36 @@ func bindConsole(slave string) error {
 }
 
 // execProcess confines the process in runc's order and execs the user's
-// program: privileges are dropped last but one, seccomp comes last.
-func execProcess(cfg *Config, path string, set caps.Set) error {
+// program: privileges are dropped last but one, seccomp comes last (or,
+// without no_new_privs, before privileges are dropped).
+func execProcess(cfg *Config, path string, set caps.Set, agent *os.File) error {
 	p := cfg.Spec.Process
+	var filter seccomp.Filter
+	if len(cfg.Seccomp) > 0 {
+		if err := filter.UnmarshalBinary(cfg.Seccomp); err != nil {
+			return fmt.Errorf("linux.seccomp: %w", err)
+		}
+	}
+	loadFilter := func() error {
+		if len(cfg.Seccomp) == 0 {
+			return nil
+		}
+		fd, err := filter.Load()
+		if err != nil {
+			return fmt.Errorf("linux.seccomp: load the filter: %w", err)
+		}
+		if fd < 0 {
+			return nil
+		}
+		defer unix.Close(fd)
+		if agent == nil {
+			return errors.New("linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath")
+		}
+		st := rspec.ContainerProcessState{Pid: cfg.Pid, Metadata: cfg.Spec.Linux.Seccomp.ListenerMetadata,
+			State: rspec.State{Version: rspec.Version, ID: cfg.ID, Status: rspec.StateCreated, Pid: cfg.Pid,
+				Bundle: cfg.Bundle, Annotations: cfg.Spec.Annotations}}
+		return seccomp.SendState(agent, fd, st)
+	}
 	if err := process.SetRlimits(p.Rlimits); err != nil {
 		return err
 	}
@@ -265,6 +302,13 @@ func execProcess(cfg *Config, path string, set caps.Set) error {
 	}
 	if err := lsm.SetExecLabels(p); err != nil {
 		return err
+	}
+	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
+	// while init still has it, as runc does.
+	if !p.NoNewPrivileges {
+		if err := loadFilter(); err != nil {
+			return err
+		}
 	}
 	if err := set.DropBounding(); err != nil {
 		return err
@@ -289,6 +333,10 @@ func execProcess(cfg *Config, path string, set caps.Set) error {
 	}
 	if p.NoNewPrivileges {
 		if err := process.SetNoNewPrivileges(); err != nil {
+			return err
+		}
+		// Last: the fewer syscalls after it, the fewer a profile must allow.
+		if err := loadFilter(); err != nil {
 			return err
 		}
 	}

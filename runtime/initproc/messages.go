@@ -49,6 +49,9 @@ type Config struct {
 	FifoFd int `json:"fifoFd,omitempty"`
 	// ConsoleFd is a connected unix socket to send the pty master on; 0 without a terminal.
 	ConsoleFd int `json:"consoleFd,omitempty"`
+	// Seccomp is the compiled filter (seccomp.Filter.MarshalBinary): the
+	// runtime compiles it, with a cache, so init only loads it.
+	Seccomp []byte `json:"seccomp,omitempty"`
 	// CgroupTasks are the cgroup v1 "tasks" files init writes "0" to,
 	// moving its exec thread into the container's cgroup itself.
 	CgroupTasks []string `json:"cgroupTasks,omitempty"`

@@ -1,8 +1,8 @@
 package seccomp
 
 import (
-	libseccomp "github.com/seccomp/libseccomp-golang"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	libseccomp "github.com/seccomp/libseccomp-golang"
 )
 
 // flagTsync is not among the spec's named flags, but runc's users pass it; a

@@ -1,6 +1,7 @@
 package seccomp
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 
@@ -177,5 +178,41 @@ func TestNilAndReleased(t *testing.T) {
 	f.Release()
 	if _, err := f.Load(); err == nil || !strings.Contains(err.Error(), "released") {
 		t.Fatalf("Load after Release: %v", err)
+	}
+}
+
+// Load runs after the last allocation the init may make; it must not
+// allocate itself. It runs on a thread that exits with its filters.
+func TestLoadAllocatesNothing(t *testing.T) {
+	f, err := Build(&rspec.LinuxSeccomp{DefaultAction: rspec.ActAllow,
+		Syscalls: []rspec.LinuxSyscall{{Names: []string{"getpgid"}, Action: rspec.ActErrno}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		allocs float64
+		err    error
+	}
+	res := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			res <- result{err: err}
+			return
+		}
+		var lerr error
+		allocs := testing.AllocsPerRun(3, func() {
+			if _, err := f.Load(); err != nil {
+				lerr = err
+			}
+		})
+		res <- result{allocs, lerr}
+	}()
+	r := <-res
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.allocs != 0 {
+		t.Fatalf("Load allocates %v times", r.allocs)
 	}
 }
