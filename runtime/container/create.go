@@ -260,6 +260,7 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 	if err := c.save(); err != nil {
 		return nil, nil, err
 	}
+	slog.Debug("created", "id", id, "pid", c.Pid, "cgroup", c.CgroupPath, "seccomp", len(cfg.Seccomp) > 0)
 	if o.PidFile != "" {
 		pidFile, _ := filepath.Abs(o.PidFile)
 		if err := writeFileAtomic(pidFile, []byte(strconv.Itoa(c.Pid)), 0o644); err != nil {

@@ -66,5 +66,6 @@ func (c *Container) Delete(force bool) error {
 			slog.Warn(err.Error())
 		}
 	}
+	slog.Debug("deleted", "id", c.ID)
 	return os.RemoveAll(c.dir)
 }

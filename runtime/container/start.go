@@ -53,6 +53,7 @@ func (c *Container) Start() error {
 	if err := os.Remove(fifo); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	slog.Debug("started", "id", c.ID, "pid", c.Pid)
 	if h := c.Hooks; h != nil && len(h.Poststart) > 0 {
 		if err := hooks.RunAll("poststart", h.Poststart, c.hookState(rspec.StateRunning)); err != nil {
 			slog.Warn(err.Error())

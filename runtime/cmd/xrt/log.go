@@ -66,17 +66,26 @@ func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
 	}
 	var line []byte
 	if h.json {
-		line, _ = json.Marshal(struct {
-			Level string `json:"level"`
-			Msg   string `json:"msg"`
-			Time  string `json:"time"`
-		}{level, r.Message, r.Time.Format(time.RFC3339Nano)})
+		obj := map[string]any{"level": level, "msg": r.Message, "time": r.Time.Format(time.RFC3339Nano)}
+		r.Attrs(func(a slog.Attr) bool {
+			obj[a.Key] = a.Value.Any()
+			return true
+		})
+		line, _ = json.Marshal(obj)
 		line = append(line, '\n')
 	} else {
-		line = []byte(fmt.Sprintf("xrt: %s: %s\n", level, r.Message))
-		if r.Level == slog.LevelError {
-			line = []byte("xrt: " + r.Message + "\n")
+		var b strings.Builder
+		b.WriteString("xrt: ")
+		if r.Level != slog.LevelError {
+			b.WriteString(level + ": ")
 		}
+		b.WriteString(r.Message)
+		r.Attrs(func(a slog.Attr) bool {
+			fmt.Fprintf(&b, " %s=%v", a.Key, a.Value.Any())
+			return true
+		})
+		b.WriteByte('\n')
+		line = []byte(b.String())
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
