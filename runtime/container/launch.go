@@ -158,9 +158,10 @@ func initCmd(plan nsPlan, l *rspec.Linux, files []*os.File, syncFd int) (*exec.C
 	}
 	exeFd := 3 + len(files)
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/fd/" + strconv.Itoa(exeFd),
-		Args:       []string{"xrt", "init"},
-		Env:        []string{initproc.EnvSyncFd + "=" + strconv.Itoa(syncFd)},
+		Path: "/proc/self/fd/" + strconv.Itoa(exeFd),
+		Args: []string{"xrt", "init"},
+		// One P is all init needs, and fewer threads start up faster.
+		Env:        []string{initproc.EnvSyncFd + "=" + strconv.Itoa(syncFd), "GOMAXPROCS=1"},
 		Stdin:      os.Stdin,
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,

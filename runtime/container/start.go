@@ -13,8 +13,10 @@ import (
 	"github.com/xrt-dev/xrt/runtime/hooks"
 )
 
-// Start lets a created container's init exec the user's program, waits
-// until it has, and then runs the poststart hooks.
+// Start lets a created container's init exec the user's program. With
+// poststart hooks it waits until init has exec'd and then runs them;
+// without, it returns at once, as runc does: from now on the container is
+// running.
 func (c *Container) Start() error {
 	if err := c.Lock(); err != nil {
 		return err
@@ -35,8 +37,28 @@ func (c *Container) Start() error {
 	if _, err := unix.Write(fd, []byte{0}); err != nil {
 		return fmt.Errorf("exec fifo: %w", err)
 	}
-	// Init holds the fifo until its execve closes it (close-on-exec); the
-	// write end then reports POLLERR. Poststart hooks must come after that.
+	poststart := c.Hooks != nil && len(c.Hooks.Poststart) > 0
+	if poststart {
+		if err := waitExec(fd); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(fifo); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	slog.Debug("started", "id", c.ID, "pid", c.Pid)
+	if poststart {
+		if err := hooks.RunAll("poststart", c.Hooks.Poststart, c.hookState(rspec.StateRunning)); err != nil {
+			slog.Warn(err.Error())
+		}
+	}
+	return nil
+}
+
+// waitExec waits until init has exec'd the user's program: init holds the
+// fifo until its execve closes it (close-on-exec), and the write end fd
+// then reports POLLERR.
+func waitExec(fd int) error {
 	fds := []unix.PollFd{{Fd: int32(fd)}}
 	for {
 		_, err := unix.Poll(fds, -1)
@@ -47,17 +69,7 @@ func (c *Container) Start() error {
 			return fmt.Errorf("wait for init to exec: %w", err)
 		}
 		if fds[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0 {
-			break
+			return nil
 		}
 	}
-	if err := os.Remove(fifo); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	slog.Debug("started", "id", c.ID, "pid", c.Pid)
-	if h := c.Hooks; h != nil && len(h.Poststart) > 0 {
-		if err := hooks.RunAll("poststart", h.Poststart, c.hookState(rspec.StateRunning)); err != nil {
-			slog.Warn(err.Error())
-		}
-	}
-	return nil
 }
