@@ -56,6 +56,13 @@ func startProxy(master, in, out *os.File) (*Proxy, error) {
 			p.master.Close()
 			return nil, fmt.Errorf("console proxy: raw mode on %s: %w", in.Name(), err)
 		}
+		// containerd/console keeps output processing on in raw mode; the
+		// container's pty already turned "\n" into "\r\n", so ours must not
+		// add a second "\r".
+		if t, err := unix.IoctlGetTermios(int(in.Fd()), unix.TCGETS); err == nil {
+			t.Oflag &^= unix.OPOST
+			_ = unix.IoctlSetTermios(int(in.Fd()), unix.TCSETS, t)
+		}
 		p.term = c
 		p.sigs = make(chan os.Signal, 1)
 		signal.Notify(p.sigs, unix.SIGWINCH)
