@@ -36,11 +36,9 @@ type CreateOptions struct {
 	foreground bool
 }
 
-// started is what the creating process keeps to supervise init in the
-// foreground (`xrt run`).
+// started is what a foreground `xrt run` needs from create.
 type started struct {
-	cmd    *exec.Cmd // the process we forked; init itself unless join mode forked again
-	master *os.File  // the pty master, in the foreground without a console socket
+	master *os.File // the pty master, when there is no console socket
 }
 
 // Create builds the container and leaves its init waiting for `start`.
@@ -85,10 +83,7 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 		}
 		filter <- seccompResult{b, err}
 	}()
-	rootfs := spec.Root.Path
-	if !filepath.IsAbs(rootfs) {
-		rootfs = filepath.Join(bundle, rootfs)
-	}
+	rootfs := specs.RootfsPath(spec, bundle)
 	plan, err := planNamespaces(spec.Linux)
 	if err != nil {
 		return nil, nil, err
@@ -148,8 +143,11 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 
 	// Init's fds: 3.. the preserved ones, then sync, fifo, console.
 	var files []*os.File
-	for i := 0; i < o.PreserveFds; i++ {
-		files = append(files, os.NewFile(uintptr(3+i), "preserved"))
+	for fd := 3; fd < 3+o.PreserveFds; fd++ {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			return nil, nil, fmt.Errorf("--preserve-fds %d: fd %d is not open", o.PreserveFds, fd)
+		}
+		files = append(files, os.NewFile(uintptr(fd), "preserved"))
 	}
 	cfg := &initproc.Config{ID: id, Bundle: bundle, Rootfs: rootfs, Spec: spec,
 		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, PreserveFds: o.PreserveFds,
@@ -248,7 +246,7 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 	if err := c.waitCreated(conn); err != nil {
 		return nil, nil, err
 	}
-	st = &started{cmd: cmd}
+	st = &started{}
 	if ownConsole != nil {
 		// Init sent the master before it reported created: it is waiting in the socket.
 		if st.master, err = console.RecvFd(ownConsole); err != nil {

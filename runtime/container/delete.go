@@ -39,20 +39,19 @@ func (c *Container) Delete(force bool) error {
 			return fmt.Errorf("cannot delete container %s: it is %s (use --force): %w", c.ID, st, ErrState)
 		}
 	}
+	// Without a pid namespace, processes can outlive init: the cgroup finds
+	// them. With one, killing init makes the kernel kill the rest.
+	if !c.OwnPidNS && c.CgroupPath != "" {
+		_ = c.signalCgroup(unix.SIGKILL)
+	} else if st != rspec.StateStopped && c.Pid != 0 {
+		_ = c.signal(unix.SIGKILL)
+	}
 	if st != rspec.StateStopped && c.Pid != 0 {
-		if c.OwnPidNS {
-			_ = c.signal(unix.SIGKILL) // the kernel kills the rest of the namespace
-		} else {
-			_ = c.signalAll(unix.SIGKILL)
-		}
 		if err := c.waitExit(10 * time.Second); err != nil {
 			return err
 		}
 	}
 	if c.CgroupPath != "" {
-		if !c.OwnPidNS {
-			_ = c.signalCgroup(unix.SIGKILL) // without a pid namespace, processes outlive init
-		}
 		m, err := cgroups.Load(c.CgroupPath)
 		if err == nil {
 			err = m.Delete()

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xrt-dev/xrt/runtime/cgroups"
+	"github.com/xrt-dev/xrt/specs"
 )
 
 // Kill sends sig to the container's init, or with all to every process of
@@ -71,16 +72,10 @@ func (c *Container) signalAll(sig unix.Signal) error {
 	return nil
 }
 
+// ownPidNamespace tells whether the container gets a new pid namespace.
 func ownPidNamespace(spec *rspec.Spec) bool {
-	if spec.Linux == nil {
-		return false
-	}
-	for _, ns := range spec.Linux.Namespaces {
-		if ns.Type == rspec.PIDNamespace {
-			return ns.Path == ""
-		}
-	}
-	return false
+	ns, ok := specs.Namespace(spec, rspec.PIDNamespace)
+	return ok && ns.Path == ""
 }
 
 // signalCgroup signals every process in the container's cgroup. For SIGKILL

@@ -150,7 +150,8 @@ func sealedCopy() (*os.File, error) {
 }
 
 // initCmd builds the command that starts `xrt init`. files are passed to
-// init as fds 3, 4, ...; the returned map gives the fd each one gets.
+// init as fds 3, 4, ...; the returned file is the read-only handle on our
+// binary that init is exec'd through, for the caller to close after Start.
 func initCmd(plan nsPlan, l *rspec.Linux, files []*os.File, syncFd int) (*exec.Cmd, *os.File, error) {
 	exe, err := selfExe()
 	if err != nil {

@@ -113,6 +113,16 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// TestPreserveClosedFds asks to pass fds the caller does not have open.
+func TestPreserveClosedFds(t *testing.T) {
+	b := newBundle(t, "true")
+	b.save()
+	mkdir(t, b.root)
+	snap := snapshotHost(t, b.root)
+	r := b.xrt("create", "--bundle", b.dir, "--preserve-fds", "40", b.id)
+	expectCleanFailure(t, snap, r, "--preserve-fds 40", "not open")
+}
+
 func TestDuplicateID(t *testing.T) {
 	b := newBundle(t, "sleep", "60")
 	first := b.mustCreate()
