@@ -27,9 +27,9 @@ func Features(version string) *features.Features {
 			Cgroup: &features.Cgroup{
 				V1:          &yes,
 				V2:          &yes,
-				Systemd:     &no, // the systemd cgroup driver is not built yet
+				Systemd:     &yes, // --systemd-cgroup (needs systemd as PID 1 at run time)
 				SystemdUser: &no,
-				Rdma:        &no,
+				Rdma:        &yes,
 			},
 			Seccomp: &features.Seccomp{
 				Enabled:        &yes,

@@ -40,7 +40,7 @@ func TestFeatures(t *testing.T) {
 		t.Errorf("capabilities %v", l.Capabilities)
 	}
 	cg := l.Cgroup
-	if !*cg.V1 || !*cg.V2 || *cg.Systemd || *cg.SystemdUser || *cg.Rdma {
+	if !*cg.V1 || !*cg.V2 || !*cg.Systemd || *cg.SystemdUser || !*cg.Rdma {
 		t.Errorf("cgroup %+v", cg)
 	}
 	sc := l.Seccomp

@@ -10,6 +10,7 @@ package cgroups
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/containerd/cgroups/v3"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
@@ -46,6 +47,9 @@ type Manager interface {
 	// OOM returns a notifier whose Wait returns each time the kernel's
 	// OOM killer acts in the cgroup.
 	OOM() (*OOMNotifier, error)
+	// OOMKills counts the processes the OOM killer has killed in the
+	// cgroup (0 without a memory controller).
+	OOMKills() (uint64, error)
 	// Delete removes every directory of the cgroup, in every hierarchy,
 	// with any child cgroups the container made. A cgroup that is already
 	// gone is not an error; one with processes left is.
@@ -57,8 +61,9 @@ type Manager interface {
 
 // Errors callers match with errors.Is.
 var (
-	// ErrSystemd is returned for the systemd driver, which is not written.
-	ErrSystemd = errors.New("the systemd cgroup driver is not supported yet (--systemd-cgroup)")
+	// ErrSystemd is returned when the systemd driver cannot be used: no
+	// systemd on this host, or a systemd path without --systemd-cgroup.
+	ErrSystemd = errors.New("systemd cgroup driver unavailable")
 	// ErrNotSupported wraps a resource this host or driver cannot apply.
 	ErrNotSupported = errors.New("not supported")
 )
@@ -77,6 +82,12 @@ func New(cgroupsPath, id string) (Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newFS(p)
+}
+
+// newFS is the cgroupfs manager of a resolved cgroup, v1 or v2 as the
+// host has it.
+func newFS(p location) (Manager, error) {
 	switch cgroups.Mode() {
 	case cgroups.Unified:
 		return newV2(mountRoot, p)
@@ -87,8 +98,12 @@ func New(cgroupsPath, id string) (Manager, error) {
 }
 
 // Load reopens a cgroup from the path Manager.Path returned, in a later
-// process (delete, kill --all, pause, update).
+// process (delete, kill --all, pause, update), with the driver that made
+// it.
 func Load(path string) (Manager, error) {
+	if strings.HasPrefix(path, statePrefix) {
+		return loadSystemd(path)
+	}
 	loc, err := parseLocation(path)
 	if err != nil {
 		return nil, err

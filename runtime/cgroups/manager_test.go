@@ -367,7 +367,7 @@ func TestV1MissingControllers(t *testing.T) {
 		{"net_prio", &rspec.LinuxResources{Network: &rspec.LinuxNetwork{Priorities: []rspec.LinuxInterfacePriority{{Name: "eth0", Priority: 1}}}}, "network.priorities: the net_prio"},
 		{"hugetlb", &rspec.LinuxResources{HugepageLimits: []rspec.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 1 << 21}}}, "hugepageLimits: the hugetlb"},
 		{"", &rspec.LinuxResources{Unified: map[string]string{"memory.high": "1"}}, "linux.resources.unified: needs cgroup v2"},
-		{"", &rspec.LinuxResources{Rdma: map[string]rspec.LinuxRdma{"mlx5_0": {HcaHandles: ptr[uint32](1)}}}, "linux.resources.rdma"},
+		{"rdma", &rspec.LinuxResources{Rdma: map[string]rspec.LinuxRdma{"mlx5_0": {HcaHandles: ptr[uint32](1)}}}, "linux.resources.rdma: the rdma cgroup controller is not mounted"},
 	}
 	for _, tt := range tests {
 		if tt.controller != "" && exists(mountRoot+"/"+tt.controller) {

@@ -99,7 +99,7 @@ func resolveWith(cgroupsPath, id string, own func() (map[string]string, error)) 
 		return location{path: "/xrt/" + id}, nil
 	}
 	if !strings.HasPrefix(cgroupsPath, "/") && strings.Count(cgroupsPath, ":") == 2 {
-		return location{}, fmt.Errorf("linux.cgroupsPath %q: %w", cgroupsPath, ErrSystemd)
+		return location{}, fmt.Errorf("linux.cgroupsPath %q: the slice:prefix:name form needs --systemd-cgroup (%w)", cgroupsPath, ErrSystemd)
 	}
 	if strings.ContainsAny(cgroupsPath, ";\n") {
 		return location{}, fmt.Errorf("linux.cgroupsPath %q: ';' and newlines are not allowed", cgroupsPath)

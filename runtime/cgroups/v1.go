@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
@@ -134,6 +136,11 @@ func (m *v1) Apply(pid int) error {
 }
 
 func (m *v1) Placement() (cloneDir string, tasks []string) {
+	if m.cg == nil {
+		// After Load (an exec): open the cgroup to learn its directories;
+		// none are returned if it is gone.
+		_, _ = m.group()
+	}
 	for name, dir := range m.dirs {
 		if name == unifiedName {
 			cloneDir = dir
@@ -159,6 +166,7 @@ func (m *v1) Set(r *rspec.LinuxResources) error {
 	if r == nil {
 		return nil
 	}
+	r = withoutUnset(r)
 	if err := Validate(r); err != nil {
 		return err
 	}
@@ -183,7 +191,7 @@ func (m *v1) Set(r *rspec.LinuxResources) error {
 	// I/O throttling, hugetlb and the network controllers.
 	if sub := containerdV1(r); sub != nil {
 		if err := cg.Update(sub); err != nil {
-			return fmt.Errorf("linux.resources: %w", err)
+			return fmt.Errorf("%s: %w", v1Field(err, r), err)
 		}
 	}
 	if c := r.CPU; c != nil {
@@ -201,6 +209,11 @@ func (m *v1) Set(r *rspec.LinuxResources) error {
 			return err
 		}
 	}
+	for _, line := range rdmaLines(r.Rdma) {
+		if err := writeFile(m.dirs[cgroup1.Rdma], "rdma.max", line); err != nil {
+			return fmt.Errorf("linux.resources.rdma: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -209,9 +222,6 @@ func (m *v1) Set(r *rspec.LinuxResources) error {
 func (m *v1) supports(r *rspec.LinuxResources) error {
 	if len(r.Unified) > 0 {
 		return fmt.Errorf("linux.resources.unified: needs cgroup v2, this host uses v1: %w", ErrNotSupported)
-	}
-	if len(r.Rdma) > 0 {
-		return fmt.Errorf("linux.resources.rdma: %w", ErrNotSupported)
 	}
 	for _, n := range v1Needs(r) {
 		if _, ok := m.dirs[n.controller]; !ok {
@@ -255,6 +265,9 @@ func v1Needs(r *rspec.LinuxResources) []need {
 	}
 	if len(r.HugepageLimits) > 0 {
 		n = append(n, need{cgroup1.Hugetlb, "hugepageLimits"})
+	}
+	if len(rdmaLines(r.Rdma)) > 0 {
+		n = append(n, need{cgroup1.Rdma, "rdma"})
 	}
 	if nw := r.Network; nw != nil {
 		if nw.ClassID != nil {
@@ -376,6 +389,17 @@ func (m *v1) OOM() (*OOMNotifier, error) {
 	return oomV1(dir)
 }
 
+func (m *v1) OOMKills() (uint64, error) {
+	if _, err := m.group(); err != nil {
+		return 0, err
+	}
+	dir, ok := m.dirs[cgroup1.Memory]
+	if !ok {
+		return 0, nil
+	}
+	return readFlatKeyed(dir, "memory.oom_control")["oom_kill"], nil
+}
+
 func (m *v1) Delete() error {
 	subs, err := m.hierarchies()
 	if err != nil {
@@ -393,4 +417,51 @@ func (m *v1) Delete() error {
 	}
 	m.cg, m.dirs = nil, nil
 	return removeTree(dirs...)
+}
+
+// v1Field names the config.json field, and its value, behind a failed
+// write of containerd's cgroup1, from the file named in the error.
+func v1Field(err error, r *rspec.LinuxResources) string {
+	msg := err.Error()
+	if c := r.CPU; c != nil {
+		for _, f := range []struct {
+			file, field string
+			v           any
+		}{
+			{"cpuset.cpus", "cpu.cpus", c.Cpus}, {"cpuset.mems", "cpu.mems", c.Mems},
+			{"cpu.shares", "cpu.shares", c.Shares}, {"cpu.cfs_quota_us", "cpu.quota", c.Quota},
+			{"cpu.cfs_period_us", "cpu.period", c.Period}, {"cpu.rt_runtime_us", "cpu.realtimeRuntime", c.RealtimeRuntime},
+			{"cpu.rt_period_us", "cpu.realtimePeriod", c.RealtimePeriod},
+		} {
+			if strings.Contains(msg, f.file) {
+				return fmt.Sprintf("linux.resources.%s %s", f.field, show(f.v))
+			}
+		}
+	}
+	switch {
+	case strings.Contains(msg, "blkio.throttle"):
+		return "linux.resources.blockIO"
+	case strings.Contains(msg, "hugetlb."):
+		return "linux.resources.hugepageLimits"
+	case strings.Contains(msg, "net_cls") || strings.Contains(msg, "net_prio"):
+		return "linux.resources.network"
+	}
+	return "linux.resources"
+}
+
+// show formats a field's value: a string quoted, a pointer dereferenced.
+func show(v any) string {
+	switch p := v.(type) {
+	case string:
+		return strconv.Quote(p)
+	case *uint64:
+		if p != nil {
+			return strconv.FormatUint(*p, 10)
+		}
+	case *int64:
+		if p != nil {
+			return strconv.FormatInt(*p, 10)
+		}
+	}
+	return ""
 }

@@ -93,6 +93,7 @@ func (m *v2) Set(r *rspec.LinuxResources) error {
 	if r == nil {
 		return nil
 	}
+	r = withoutUnset(r)
 	if err := Validate(r); err != nil {
 		return err
 	}
@@ -196,6 +197,10 @@ func (m *v2) OOM() (*OOMNotifier, error) {
 		return nil, fmt.Errorf("OOM events: no memory controller in cgroup %s: %w", m.dir(), ErrNotSupported)
 	}
 	return oomV2(m.dir())
+}
+
+func (m *v2) OOMKills() (uint64, error) {
+	return readFlatKeyed(m.dir(), "memory.events")["oom_kill"], nil
 }
 
 func (m *v2) Delete() error {

@@ -167,8 +167,8 @@ func planV2(r *rspec.LinuxResources, currentQuota func() string) (*v2Plan, error
 	if n := r.Network; n != nil && (n.ClassID != nil || len(n.Priorities) > 0) {
 		return nil, unsupported("network", "no net_cls or net_prio controller")
 	}
-	if len(r.Rdma) > 0 {
-		return nil, fmt.Errorf("linux.resources.rdma: %w", ErrNotSupported)
+	for _, line := range rdmaLines(r.Rdma) {
+		p.file("rdma", fileValue{field: "rdma", name: "rdma.max", value: line})
 	}
 	keys := make([]string, 0, len(r.Unified))
 	for k := range r.Unified {

@@ -111,7 +111,16 @@ func TestPlanV2(t *testing.T) {
 			needs: []string{"hugetlb"},
 		},
 		{name: "network", r: &rspec.LinuxResources{Network: &rspec.LinuxNetwork{ClassID: ptr[uint32](1)}}, err: "network"},
-		{name: "rdma", r: &rspec.LinuxResources{Rdma: map[string]rspec.LinuxRdma{"mlx": {}}}, err: "rdma"},
+		{
+			name: "rdma, sorted, unset limits left out",
+			r: &rspec.LinuxResources{Rdma: map[string]rspec.LinuxRdma{
+				"mlx5_1": {HcaObjects: ptr[uint32](100)}, "mlx4_0": {HcaHandles: ptr[uint32](2), HcaObjects: ptr[uint32](2000)}, "none": {}}},
+			files: []fileValue{
+				{field: "rdma", name: "rdma.max", value: "mlx4_0 hca_handle=2 hca_object=2000"},
+				{field: "rdma", name: "rdma.max", value: "mlx5_1 hca_object=100"},
+			},
+			needs: []string{"rdma"},
+		},
 		{
 			name: "unified, sorted, core files need no controller",
 			r:    &rspec.LinuxResources{Unified: map[string]string{"memory.high": "1G", "cgroup.max.depth": "2", "io.latency": "8:0 target=10"}},
@@ -153,7 +162,7 @@ func TestPlanV2(t *testing.T) {
 }
 
 func TestPlanV2UnsupportedIsMarked(t *testing.T) {
-	_, err := planV2(&rspec.LinuxResources{Rdma: map[string]rspec.LinuxRdma{"x": {}}}, nil)
+	_, err := planV2(&rspec.LinuxResources{Network: &rspec.LinuxNetwork{ClassID: ptr[uint32](1)}}, nil)
 	if !errors.Is(err, ErrNotSupported) {
 		t.Fatalf("err = %v, want ErrNotSupported", err)
 	}

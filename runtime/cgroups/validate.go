@@ -13,6 +13,7 @@ import (
 // make no sense, naming the field. Whether this host can apply a valid
 // value is Set's business.
 func Validate(r *rspec.LinuxResources) error {
+	r = withoutUnset(r) // 0 is "unset" for shares, weights and periods, as in runc
 	if r == nil {
 		return nil
 	}
@@ -112,6 +113,9 @@ func Validate(r *rspec.LinuxResources) error {
 				add(fmt.Sprintf("network.priorities[%d].name", i), "%q: not an interface name", p.Name)
 			}
 		}
+	}
+	if err := checkRdma(r.Rdma); err != nil {
+		add("rdma", "%w", err)
 	}
 	for i, d := range r.Devices {
 		if err := checkDeviceRule(d); err != nil {

@@ -26,9 +26,9 @@ func LookupEnvPath(env []string, file string) (string, error) {
 	}
 	if strings.IndexByte(file, '/') >= 0 {
 		if err := executable(file); err != nil {
-			if errors.Is(err, unix.ENOENT) {
-				return "", fmt.Errorf("no such file: %s", file)
-			}
+			// The errno's own words: Docker reads "no such file or
+			// directory" and "permission denied" in the message to exit
+			// 127 or 126, as a shell would.
 			return "", fmt.Errorf("%s: %w", file, err)
 		}
 		return file, nil

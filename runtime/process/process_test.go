@@ -539,7 +539,7 @@ func TestLookupEnvPath(t *testing.T) {
 		{"not found", []string{"PATH=" + a}, "nope", "", "executable file not found in $PATH: nope"},
 		{"only non-executable", []string{"PATH=" + b}, "data", "", "executable file not found in $PATH: data (" + b + "/data: permission denied)"},
 		{"absolute", nil, a + "/tool", a + "/tool", ""},
-		{"absolute missing", nil, a + "/nope", "", "no such file: " + a + "/nope"},
+		{"absolute missing", nil, a + "/nope", "", a + "/nope: no such file or directory"},
 		{"absolute directory", nil, a + "/sub", "", a + "/sub: is a directory"},
 		{"absolute not executable", nil, b + "/data", "", b + "/data: permission denied"},
 		{"runtime PATH is not used", []string{"HOME=/"}, "tool", "", "executable file not found in $PATH: tool"},
