@@ -1,0 +1,8 @@
+package main
+
+import (
+	"os/signal"
+	"syscall"
+)
+
+func ignore(sig syscall.Signal) { signal.Ignore(sig) }
