@@ -10,6 +10,12 @@ import (
 	"github.com/opencontainers/selinux/go-selinux"
 )
 
+// ValidateProcess checks a process on its own, as `xrt exec --process`
+// reads it; errors name the field as in config.json.
+func ValidateProcess(p *rspec.Process) error {
+	return checkProcess(&rspec.Spec{Process: p}, "")
+}
+
 func checkProcess(s *rspec.Spec, _ string) error {
 	p := s.Process
 	if p == nil {

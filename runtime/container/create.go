@@ -30,6 +30,8 @@ type CreateOptions struct {
 	NoPivot       bool
 	NoNewKeyring  bool
 	PreserveFds   int
+	// SystemdCgroup asks systemd for the cgroup (--systemd-cgroup).
+	SystemdCgroup bool
 
 	// foreground is set by Run: without a --console-socket, xrt itself
 	// receives the pty master and proxies it.
@@ -117,6 +119,7 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 	var cmd *exec.Cmd
 	defer func() {
 		if err != nil {
+			err = c.oomHint(err)
 			c.abort(cmd)
 		}
 	}()
@@ -180,12 +183,14 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 	// into it (v2) and moves its own thread in (v1) instead of being moved
 	// by us, which would cost a kernel RCU grace period (see Placement).
 	// Where init cannot (a user namespace, or nsenter's fork), we move it.
-	cg, err := c.makeCgroup()
+	cg, err := c.makeCgroup(o.SystemdCgroup)
 	if err != nil {
 		return nil, nil, err
 	}
-	selfPlaced := !plan.joinMode && !plan.newUser
+	// With nowhere to go (the systemd driver starts its unit with init's
+	// pid), init is handed to AddProc.
 	cloneDir, tasks := cg.Placement()
+	selfPlaced := !plan.joinMode && !plan.newUser && (cloneDir != "" || len(tasks) > 0)
 	cmd, exe, err := initCmd(plan, spec.Linux, files, syncFd)
 	if err != nil {
 		return nil, nil, err
@@ -275,12 +280,16 @@ type seccompResult struct {
 
 // makeCgroup creates the container's cgroup with its resources, before
 // any process is in it.
-func (c *Container) makeCgroup() (cgroups.Manager, error) {
+func (c *Container) makeCgroup(systemd bool) (cgroups.Manager, error) {
 	var path string
 	if c.spec.Linux != nil {
 		path = c.spec.Linux.CgroupsPath
 	}
-	m, err := cgroups.New(path, c.ID)
+	newManager := cgroups.New
+	if systemd {
+		newManager = cgroups.NewSystemd
+	}
+	m, err := newManager(path, c.ID)
 	if err != nil {
 		return nil, fmt.Errorf("linux.cgroupsPath %q: %w", path, err)
 	}

@@ -45,6 +45,9 @@ func (c *Container) Delete(force bool) error {
 		_ = c.signalCgroup(unix.SIGKILL)
 	} else if st != rspec.StateStopped && c.Pid != 0 {
 		_ = c.signal(unix.SIGKILL)
+		if st == StatePaused {
+			_ = c.thaw() // the kill reaches frozen processes only once thawed
+		}
 	}
 	if st != rspec.StateStopped && c.Pid != 0 {
 		if err := c.waitExit(10 * time.Second); err != nil {

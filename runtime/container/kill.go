@@ -1,6 +1,7 @@
 package container
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -15,15 +16,32 @@ import (
 // Kill sends sig to the container's init, or with all to every process of
 // the container.
 func (c *Container) Kill(sig unix.Signal, all bool) error {
-	switch st := c.Status(); st {
+	st := c.Status()
+	switch st {
 	case rspec.StateCreated, rspec.StateRunning, StatePaused:
+	case rspec.StateStopped:
+		if all {
+			// As runc: --all sweeps what is left in the cgroup of a
+			// stopped container, and finding nothing is no error. The
+			// CRI sends it after a pod container's init has exited.
+			return c.signalLeftovers(sig)
+		}
+		// runc's words: containerd's shim reads "container not running"
+		// as "already finished", any other message as a failed kill.
+		return fmt.Errorf("cannot kill container %s: container not running: %w", c.ID, ErrState)
 	default:
 		return fmt.Errorf("cannot kill container %s: it is %s: %w", c.ID, st, ErrState)
 	}
 	if all {
 		return c.signalAll(sig)
 	}
-	return c.signal(sig)
+	if err := c.signal(sig); err != nil {
+		return err
+	}
+	if sig == unix.SIGKILL && st == StatePaused {
+		return c.thaw() // else a v1 freezer keeps the killed init frozen
+	}
+	return nil
 }
 
 func (c *Container) signal(sig unix.Signal) error {
@@ -68,6 +86,19 @@ func (c *Container) signalAll(sig unix.Signal) error {
 		if other, err := os.Readlink("/proc/" + p.Name() + "/ns/pid"); err == nil && other == ns {
 			_ = unix.Kill(pid, sig)
 		}
+	}
+	return nil
+}
+
+// signalLeftovers signals the processes still in a stopped container's
+// cgroup. Without a cgroup there is nothing to find: init is gone, and with
+// it everything in its own pid namespace.
+func (c *Container) signalLeftovers(sig unix.Signal) error {
+	if c.CgroupPath == "" {
+		return nil
+	}
+	if err := c.signalCgroup(sig); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	return nil
 }

@@ -60,7 +60,7 @@ func Run(root, id string, o RunOptions) (int, error) {
 		_ = c.Delete(true)
 		return 1, err
 	}
-	code := c.supervise(sigs, proxy)
+	code := supervise(c.Pid, sigs, proxy)
 	if proxy != nil {
 		proxy.Close()
 	}
@@ -72,11 +72,12 @@ func Run(root, id string, o RunOptions) (int, error) {
 	return code, nil
 }
 
-// supervise forwards signals to init and reaps children until init exits.
-func (c *Container) supervise(sigs chan os.Signal, proxy *console.Proxy) int {
+// supervise forwards signals to pid (init, or the process of an exec) and
+// reaps children until pid exits.
+func supervise(pid int, sigs chan os.Signal, proxy *console.Proxy) int {
 	for {
 		// Reap first: init may have exited before we got here.
-		if code, done := c.reap(); done {
+		if code, done := reap(pid); done {
 			return code
 		}
 		sig := (<-sigs).(unix.Signal)
@@ -85,26 +86,26 @@ func (c *Container) supervise(sigs chan os.Signal, proxy *console.Proxy) int {
 		case unix.SIGURG: // the Go runtime's own preemption signal
 		case unix.SIGWINCH:
 			if proxy == nil {
-				_ = unix.Kill(c.Pid, sig)
+				_ = unix.Kill(pid, sig)
 			} // else the proxy resizes the pty, and the kernel tells the container
 		default:
-			_ = unix.Kill(c.Pid, sig)
+			_ = unix.Kill(pid, sig)
 		}
 	}
 }
 
-// reap collects every exited child; it reports init's exit code once init is among them.
-func (c *Container) reap() (int, bool) {
+// reap collects every exited child; it reports pid's exit code once pid is among them.
+func reap(pid int) (int, bool) {
 	for {
 		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		got, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
 		if err == unix.EINTR {
 			continue
 		}
-		if err != nil || pid <= 0 {
+		if err != nil || got <= 0 {
 			return 0, false
 		}
-		if pid == c.Pid {
+		if got == pid {
 			if ws.Signaled() {
 				return 128 + int(ws.Signal()), true
 			}

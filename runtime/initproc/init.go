@@ -40,7 +40,11 @@ func Main() {
 	}
 	sock := os.NewFile(uintptr(fd), "sync")
 	conn := NewConn(sock)
-	err = run(conn, sock)
+	if os.Getenv(EnvExec) == "1" {
+		err = runExec(conn)
+	} else {
+		err = run(conn, sock)
+	}
 	// run returns only on failure: report it to the parent if it still
 	// listens, else (after `created`) on the container's stderr.
 	if conn.Send(Message{Kind: KindError, Error: err.Error()}) != nil {
@@ -123,7 +127,7 @@ func run(conn *Conn, sock *os.File) error {
 	// The pty comes from the container's devpts, and /dev/console is
 	// bound to it before Finish may make the root read-only.
 	if spec.Process.Terminal {
-		if err := setupTerminal(cfg); err != nil {
+		if err := setupTerminal(cfg, true); err != nil {
 			return err
 		}
 	}
@@ -222,8 +226,9 @@ func writeSysctls(l *rspec.Linux) error {
 
 // setupTerminal makes a pty inside the container's devpts, sends its master
 // to whoever listens on the console socket and makes the slave our stdio and
-// controlling terminal.
-func setupTerminal(cfg *Config) error {
+// controlling terminal. The container's init (bind true) also binds it
+// onto /dev/console; a process of `exec` leaves /dev/console alone.
+func setupTerminal(cfg *Config, bind bool) error {
 	if cfg.ConsoleFd == 0 {
 		return errors.New("process.terminal is true but no console socket was given")
 	}
@@ -237,8 +242,10 @@ func setupTerminal(cfg *Config) error {
 	if err := console.SendFd(sock, slave, master); err != nil {
 		return fmt.Errorf("send the pty master over the console socket: %w", err)
 	}
-	if err := bindConsole(slave); err != nil {
-		return err
+	if bind {
+		if err := bindConsole(slave); err != nil {
+			return err
+		}
 	}
 	return console.SetupSlave(slave, cfg.Spec.Process.ConsoleSize)
 }
@@ -286,8 +293,12 @@ func execProcess(cfg *Config, path string, set caps.Set, agent *os.File) error {
 		if agent == nil {
 			return errors.New("linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath")
 		}
-		st := rspec.ContainerProcessState{Pid: cfg.Pid, Metadata: cfg.Spec.Linux.Seccomp.ListenerMetadata,
-			State: rspec.State{Version: rspec.Version, ID: cfg.ID, Status: rspec.StateCreated, Pid: cfg.Pid,
+		pid, status := cfg.Pid, rspec.StateCreated
+		if cfg.ProcessPid != 0 { // an exec: the container runs already
+			pid, status = cfg.ProcessPid, rspec.StateRunning
+		}
+		st := rspec.ContainerProcessState{Pid: pid, Metadata: cfg.Spec.Linux.Seccomp.ListenerMetadata,
+			State: rspec.State{Version: rspec.Version, ID: cfg.ID, Status: status, Pid: cfg.Pid,
 				Bundle: cfg.Bundle, Annotations: cfg.Spec.Annotations}}
 		return seccomp.SendState(agent, fd, st)
 	}

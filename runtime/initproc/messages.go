@@ -24,6 +24,7 @@ const (
 	KindHooksDone   Kind = "hooks-done"   // parent → init
 	KindCreated     Kind = "created"      // init → parent: set up, now waiting for start
 	KindError       Kind = "error"        // either way: the operation failed
+	KindExec        Kind = "exec"         // parent → exec child: the process to start (ExecConfig)
 )
 
 // Message is one line of the protocol.
@@ -58,6 +59,9 @@ type Config struct {
 	// NewCgroupNS asks init to unshare the cgroup namespace itself, after the
 	// parent has placed it in its cgroup, so the namespace is rooted there.
 	NewCgroupNS bool `json:"newCgroupNS,omitempty"`
+	// ProcessPid is the pid of an exec'd process (Pid is then the
+	// container's init), for the seccomp agent. Set in the exec child only.
+	ProcessPid int `json:"-"`
 }
 
 // Conn frames messages over a stream (a socketpair end).

@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 )
 
-// makeRootfs fills dir with a minimal busybox root: /bin/busybox, the two applets the
-// benchmark may run, and the mount points of the default spec, so that neither runtime
+// makeRootfs fills dir with a minimal busybox root: /bin/busybox, the applets the
+// benchmark runs, and the mount points of the default spec, so that neither runtime
 // pays for creating them on its first run.
 func makeRootfs(dir, busybox string) error {
 	for _, d := range []string{"bin", "proc", "dev", "sys", "tmp"} {
@@ -22,7 +22,7 @@ func makeRootfs(dir, busybox string) error {
 	if err := copyFile(busybox, filepath.Join(dir, "bin", "busybox")); err != nil {
 		return err
 	}
-	for _, applet := range []string{"true", "sh"} {
+	for _, applet := range []string{"true", "sh", "sleep"} {
 		if err := os.Symlink("busybox", filepath.Join(dir, "bin", applet)); err != nil {
 			return err
 		}

@@ -11,6 +11,11 @@
 //     so delete always removes a stopped container and never races the process.
 //   - run: `run` in the foreground, which waits for the process to exit and removes the
 //     container (runc has no --rm: it deletes on exit unless --keep).
+//   - run-confined: the same with a Docker-like default seccomp profile
+//     (specs.DefaultSeccomp: EPERM by default, ~350 syscalls allowed) and memory and pids
+//     limits, the way an orchestrator runs a container.
+//   - exec: `exec <id> /bin/true` into a running container (one per runtime, sleeping),
+//     in the foreground, which waits for the process and exits with its code.
 //
 // Within a scenario the runtimes alternate run by run, and which goes first alternates
 // too, so that both see the same machine noise. Each runtime keeps its state in a
@@ -98,6 +103,14 @@ func run(ctx context.Context, xrtPath, runcPath, busybox string, n, warmup int) 
 		}
 	}
 	fmt.Printf("bundle: busybox /bin/true, config.json from %s spec; %d runs after %d warm-up\n", from, n, warmup)
+	rootfs := filepath.Join(bundle, "rootfs")
+	confinedBundle, sleepBundle := filepath.Join(tmp, "bundle-confined"), filepath.Join(tmp, "bundle-sleep")
+	if err := deriveBundle(bundle, confinedBundle, rootfs, confine); err != nil {
+		return fmt.Errorf("confined bundle: %w", err)
+	}
+	if err := deriveBundle(bundle, sleepBundle, rootfs, sleeper); err != nil {
+		return fmt.Errorf("sleeping bundle: %w", err)
+	}
 
 	cycle := [4]row{{name: "create"}, {name: "start"}, {name: "exit wait"}, {name: "delete"}}
 	total := row{name: "cycle"}
@@ -120,18 +133,15 @@ func run(ctx context.Context, xrtPath, runcPath, busybox string, n, warmup int) 
 		return err
 	}
 
-	runRow := row{name: "run"}
-	err = alternate(ctx, present, n, warmup, func(r *runtimeBin, id string, keep bool) error {
-		d, err := r.timed("run", "--bundle", bundle, id)
-		if err != nil {
-			_, _ = r.timed("delete", "--force", id)
-			return err
-		}
-		if keep {
-			r.add(&runRow, d)
-		}
-		return nil
-	})
+	runRow, err := runScenario(ctx, present, "run", bundle, n, warmup)
+	if err != nil {
+		return err
+	}
+	confinedRow, err := runScenario(ctx, present, "run-confined", confinedBundle, n, warmup)
+	if err != nil {
+		return err
+	}
+	execRow, err := execInto(ctx, present, sleepBundle, n, warmup)
 	if err != nil {
 		return err
 	}
@@ -141,12 +151,29 @@ func run(ctx context.Context, xrtPath, runcPath, busybox string, n, warmup int) 
 			fmt.Printf("note: %s left %d containers after run (runc deletes on exit)\n", r.name, left)
 		}
 	}
-	rows := []row{cycle[0], cycle[1], cycle[2], cycle[3], total, runRow}
+	rows := []row{cycle[0], cycle[1], cycle[2], cycle[3], total, runRow, confinedRow, execRow}
 	fmt.Println()
 	printTable(os.Stdout, rows)
 	fmt.Println()
 	fmt.Println(summary(rows, n))
 	return nil
+}
+
+// runScenario times `run` in the foreground of bundle's container.
+func runScenario(ctx context.Context, rts []*runtimeBin, name, bundle string, n, warmup int) (row, error) {
+	rw := row{name: name}
+	err := alternate(ctx, rts, n, warmup, func(r *runtimeBin, id string, keep bool) error {
+		d, err := r.timed("run", "--bundle", bundle, id)
+		if err != nil {
+			_, _ = r.timed("delete", "--force", id)
+			return err
+		}
+		if keep {
+			r.add(&rw, d)
+		}
+		return nil
+	})
+	return rw, err
 }
 
 // alternate calls f warmup+n times for every runtime, interleaved run by run and with the

@@ -23,6 +23,7 @@ func createOptions(ctx *cli.Context) container.CreateOptions {
 		NoPivot:       ctx.Bool("no-pivot"),
 		NoNewKeyring:  ctx.Bool("no-new-keyring"),
 		PreserveFds:   ctx.Int("preserve-fds"),
+		SystemdCgroup: ctx.Bool("systemd-cgroup"),
 	}
 }
 

@@ -43,14 +43,15 @@ func main() {
 			&cli.StringFlag{Name: "log", Usage: "write log lines to this file instead of stderr"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
 			&cli.BoolFlag{Name: "debug", Usage: "log debug messages"},
-			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "use systemd to manage cgroups (accepted for compatibility)"},
+			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "ask systemd for the cgroup (a transient unit; linux.cgroupsPath is slice:prefix:name)"},
 			&cli.StringFlag{Name: "criu", Hidden: true},
 			&cli.StringFlag{Name: "rootless", Value: "auto", Hidden: true},
 		},
 		Before: setupLogging,
 		Commands: []*cli.Command{
 			createCommand, startCommand, runCommand, stateCommand, killCommand,
-			deleteCommand, listCommand, specCommand, featuresCommand,
+			deleteCommand, listCommand, specCommand, featuresCommand, execCommand,
+			psCommand, pauseCommand, resumeCommand, updateCommand, eventsCommand,
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
 	}

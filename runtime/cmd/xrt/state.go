@@ -27,9 +27,8 @@ var stateCommand = &cli.Command{
 }
 
 var listCommand = &cli.Command{
-	Name:    "list",
-	Aliases: []string{"ps"},
-	Usage:   "list containers",
+	Name:  "list",
+	Usage: "list containers",
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only ids"},
