@@ -289,9 +289,9 @@ func (c *Container) makeCgroup(systemd bool) (cgroups.Manager, error) {
 	if systemd {
 		newManager = cgroups.NewSystemd
 	}
-	m, err := newManager(path, c.ID)
+	m, err := newManager(path, c.ID) // its errors name linux.cgroupsPath
 	if err != nil {
-		return nil, fmt.Errorf("linux.cgroupsPath %q: %w", path, err)
+		return nil, err
 	}
 	if err := m.Create(); err != nil {
 		return nil, err

@@ -73,8 +73,9 @@ func (f *Filter) UnmarshalBinary(b []byte) error {
 // container start, and the result only depends on the profile, the library
 // and the kernel. dir must be a directory only root may write (under the
 // runtime's state root, say): a filter read from it is loaded as it is. The
-// key covers the whole profile, the libseccomp version and API level and the
-// kernel release. A profile that Build refuses is never cached; a cache that
+// key covers the whole profile, the libseccomp version and API level, the
+// kernel release and this binary (its inode, size and mtime), so a new xrt
+// whose rules differ never loads what an older one compiled. A profile that Build refuses is never cached; a cache that
 // cannot be read or written only costs the time of a Build.
 func BuildCached(s *rspec.LinuxSeccomp, dir string) (*Filter, error) {
 	if s == nil {
@@ -108,10 +109,15 @@ func cacheKey(s *rspec.LinuxSeccomp) (string, error) {
 	if err := unix.Uname(&uts); err != nil {
 		return "", err
 	}
+	var exe unix.Stat_t
+	if err := unix.Stat("/proc/self/exe", &exe); err != nil {
+		return "", err
+	}
 	maj, min, micro := libseccomp.GetLibraryVersion()
 	api, _ := libseccomp.GetAPI()
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%d.%d.%d\x00%d\x00%s\x00", magic, maj, min, micro, api, unix.ByteSliceToString(uts.Release[:]))
+	fmt.Fprintf(h, "%s\x00%d.%d.%d\x00%d\x00%s\x00%d:%d:%d:%d.%d\x00", magic, maj, min, micro, api,
+		unix.ByteSliceToString(uts.Release[:]), exe.Dev, exe.Ino, exe.Size, exe.Mtim.Sec, exe.Mtim.Nsec)
 	h.Write(profile)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

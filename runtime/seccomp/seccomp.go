@@ -46,9 +46,10 @@ type Filter struct {
 // Build validates s and compiles it. A nil s gives a nil *Filter.
 //
 // Syscall names that libseccomp does not know are skipped, as runc does: a
-// profile lists syscalls that this kernel or architecture may lack. An
-// unknown action, operator, architecture or flag is an error naming the
-// config.json field.
+// profile lists syscalls that this kernel or architecture may lack. A rule
+// none of whose names is known is an error, though: it is a typo, not a
+// newer profile. An unknown action, operator, architecture or flag is an
+// error naming the config.json field.
 func Build(s *rspec.LinuxSeccomp) (*Filter, error) {
 	if s == nil {
 		return nil, nil
@@ -115,19 +116,24 @@ func Build(s *rspec.LinuxSeccomp) (*Filter, error) {
 		if sc.Action == rspec.ActNotify {
 			f.notify = true
 		}
-		// libseccomp refuses a rule that repeats the default action; it
-		// would change nothing anyway.
-		if act == def {
-			continue
-		}
+		known := 0
 		for _, name := range sc.Names {
 			nr, err := libseccomp.GetSyscallFromName(name)
 			if err != nil {
 				continue // unknown here: skipped, as runc does
 			}
+			known++
+			// libseccomp refuses a rule that repeats the default action;
+			// it would change nothing anyway.
+			if act == def {
+				continue
+			}
 			if err := addRule(lf, nr, act, conds, split); err != nil {
 				return nil, fmt.Errorf("%s: syscall %q: %w", field, name, err)
 			}
+		}
+		if known == 0 && len(sc.Names) > 0 {
+			return nil, fmt.Errorf("%s.names: no syscall known here among %q", field, sc.Names)
 		}
 	}
 

@@ -48,6 +48,10 @@ func TestBuildRefuses(t *testing.T) {
 				{Index: 6, Value: 1, Op: rspec.OpEqualTo},
 			}},
 		}}, `linux.seccomp.syscalls[0].args[0].index: 6 is above 5`},
+		{"no known name", rspec.LinuxSeccomp{DefaultAction: allow, Syscalls: []rspec.LinuxSyscall{
+			{Names: []string{"mkdir"}, Action: rspec.ActErrno},
+			{Names: []string{"no_such_syscall", "another_one"}, Action: rspec.ActErrno},
+		}}, `linux.seccomp.syscalls[1].names: no syscall known here among ["no_such_syscall" "another_one"]`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,10 +74,10 @@ func TestBuildAccepts(t *testing.T) {
 		flags      uintptr
 		unfiltered bool // compiles to the same program as a bare default
 	}{
-		{name: "unknown syscall names are skipped", unfiltered: true, s: rspec.LinuxSeccomp{
+		{name: "unknown syscall names beside known ones are skipped", unfiltered: true, s: rspec.LinuxSeccomp{
 			DefaultAction: rspec.ActAllow,
 			Syscalls: []rspec.LinuxSyscall{
-				{Names: []string{"no_such_syscall", "another_one"}, Action: rspec.ActErrno},
+				{Names: []string{"no_such_syscall", "mkdir"}, Action: rspec.ActAllow},
 			}}},
 		{name: "rules with the default action are skipped", unfiltered: true, s: rspec.LinuxSeccomp{
 			DefaultAction: rspec.ActAllow,

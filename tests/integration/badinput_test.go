@@ -92,6 +92,23 @@ func TestBadInput(t *testing.T) {
 			},
 			match: []string{"args"},
 		},
+		{
+			name: "unknown syscall name",
+			edit: func(_ *testing.T, b *bundle) {
+				b.spec.Linux.Seccomp = &rspec.LinuxSeccomp{DefaultAction: rspec.ActAllow, Syscalls: []rspec.LinuxSyscall{
+					{Names: []string{"no_such_syscall"}, Action: rspec.ActErrno}}}
+				b.save()
+			},
+			match: []string{`seccomp\.syscalls\[0\]\.names`, "no_such_syscall"},
+		},
+		{
+			name: "unknown seccomp architecture",
+			edit: func(_ *testing.T, b *bundle) {
+				b.spec.Linux.Seccomp = &rspec.LinuxSeccomp{DefaultAction: rspec.ActAllow, Architectures: []rspec.Arch{"SCMP_ARCH_VAX"}}
+				b.save()
+			},
+			match: []string{`seccomp\.architectures\[0\]`, "SCMP_ARCH_VAX"},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
