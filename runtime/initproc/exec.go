@@ -79,11 +79,8 @@ type Reply struct {
 // a *RemoteError, the end of the stream as io.ErrUnexpectedEOF.
 func (c *Conn) RecvReply() (Reply, error) {
 	var m Reply
-	line, err := c.r.ReadBytes('\n')
+	line, err := c.readLine()
 	if err != nil {
-		if err == io.EOF {
-			return m, io.ErrUnexpectedEOF
-		}
 		return m, err
 	}
 	if err := json.Unmarshal(line, &m); err != nil {

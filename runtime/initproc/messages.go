@@ -89,11 +89,8 @@ func (c *Conn) Send(m Message) error {
 // as an error, so callers only handle the kinds they expect.
 func (c *Conn) Recv() (Message, error) {
 	var m Message
-	line, err := c.r.ReadBytes('\n')
+	line, err := c.readLine()
 	if err != nil {
-		if err == io.EOF {
-			return m, io.ErrUnexpectedEOF
-		}
 		return m, err
 	}
 	if err := json.Unmarshal(line, &m); err != nil {
@@ -103,6 +100,16 @@ func (c *Conn) Recv() (Message, error) {
 		return m, &RemoteError{Msg: m.Error}
 	}
 	return m, nil
+}
+
+// readLine reads one framed message; the end of the stream in the middle
+// of a conversation is io.ErrUnexpectedEOF.
+func (c *Conn) readLine() ([]byte, error) {
+	line, err := c.r.ReadBytes('\n')
+	if err == io.EOF {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return line, err
 }
 
 // Expect reads one message and fails unless it is of kind k.
