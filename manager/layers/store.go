@@ -38,7 +38,8 @@ type Store struct {
 
 	mu       sync.Mutex
 	inflight map[digest.Digest]*call
-	changed  chan struct{} // closed and replaced whenever an Apply ends
+	changed  chan struct{}              // closed and replaced whenever an Apply ends
+	orphans  map[digest.Digest]struct{} // snapshots left without a record (orphans.go)
 }
 
 // call is one Apply in progress; others for the same chain ID wait on it.
@@ -158,6 +159,7 @@ func (s *Store) Apply(ctx context.Context, compressed io.Reader, d ocispec.Descr
 
 		s.mu.Lock()
 		delete(s.inflight, chainID)
+		s.dropOrphansLocked()
 		close(s.changed)
 		s.changed = make(chan struct{})
 		s.mu.Unlock()
@@ -168,17 +170,7 @@ func (s *Store) Apply(ctx context.Context, compressed io.Reader, d ocispec.Descr
 
 func (s *Store) apply(ctx context.Context, compressed io.Reader, d ocispec.Descriptor, diffID, parent, chainID digest.Digest) (_ *metadata.Layer, err error) {
 	key := tempPrefix + chainID.Encoded()[:12] + "-" + randomSuffix()
-	if u, ok := s.sn.(snapshots.Unlinked); ok {
-		err = u.PrepareUnlinked(key, parent.String())
-	} else {
-		if parent != "" {
-			if err := s.waitFor(ctx, parent); err != nil {
-				return nil, fmt.Errorf("layer %s: parent %s: %w", diffID, parent, err)
-			}
-		}
-		_, err = s.sn.Prepare(key, parent.String())
-	}
-	if err != nil {
+	if err := s.prepareTemp(ctx, key, parent); err != nil {
 		return nil, fmt.Errorf("layer %s: %w", diffID, err)
 	}
 	committed := false
@@ -209,26 +201,10 @@ func (s *Store) apply(ctx context.Context, compressed io.Reader, d ocispec.Descr
 		return nil, errdefs.Invalid("layer %s: size mismatch: the blob is %d bytes, expected %d", layerName(d, diffID), blobSize, d.Size)
 	}
 
-	switch err := s.sn.Commit(chainID.String(), key); {
-	case err == nil:
-		committed = true
-	case errors.Is(err, errdefs.ErrAlreadyExists):
-		// Left by a crash between commit and record: same chain ID, same
-		// content. Keep that one, drop ours.
-	default:
-		return nil, fmt.Errorf("layer %s: %w", diffID, err)
-	}
-	l := &metadata.Layer{
+	return s.record(ctx, key, &committed, &metadata.Layer{
 		ChainID: chainID, DiffID: diffID, Parent: parent,
 		Blob: blob, BlobMediaType: d.MediaType, BlobSize: blobSize, Size: size,
-	}
-	if err := s.db.Update(ctx, func(tx *metadata.Tx) error { return tx.PutLayer(l) }); err != nil {
-		if committed {
-			s.sn.Remove(chainID.String())
-		}
-		return nil, fmt.Errorf("layer %s: %w", diffID, err)
-	}
-	return l, nil
+	})
 }
 
 // unpack streams compressed through decompression into Apply, hashing the

@@ -168,7 +168,7 @@ func (s *Server) imageSave(w http.ResponseWriter, r *http.Request) {
 // imageLoad answers POST /images/load with a JSON stream: layer progress
 // unless quiet, then one "Loaded image: " line per image.
 func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) {
-	fullDuplex(w)
+	defer fullDuplex(w, r)()
 	out := newStream(w, "application/json")
 	var progress io.Writer
 	if !boolValue(r, "quiet") {
@@ -210,7 +210,7 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusNotImplemented, types.ErrorResponse{Message: errNotImplemented.Error()})
 			return
 		}
-		fullDuplex(w)
+		defer fullDuplex(w, r)()
 		src := io.Reader(r.Body)
 		if from := q.Get("fromSrc"); from != "-" {
 			resp, err := fetch(r, from)
@@ -240,8 +240,20 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) {
 // fullDuplex lets a handler write progress while it still reads the
 // request body (a load or import tar). Without it Go's HTTP/1 server
 // discards the unread body at the first write.
-func fullDuplex(w http.ResponseWriter) {
+//
+// The returned func must run before the handler returns (defer it): it
+// closes the body, which reads what the backend left unread (up to
+// net/http's 256 KiB limit) while the handler still owns the connection.
+// Left to the server, that read happens after the handler, in
+// finishRequest: reaching the body's end there starts the connection's
+// background read after the server already aborted it, and its wait for
+// the next request then panics with "invalid concurrent Body.Read call"
+// (golang/go#68560) whenever a load or import failed before reading its
+// whole body. Closing also makes a reader the backend left running get
+// an error instead of touching the connection later.
+func fullDuplex(w http.ResponseWriter, r *http.Request) (done func()) {
 	_ = http.NewResponseController(w).EnableFullDuplex()
+	return func() { _ = r.Body.Close() }
 }
 
 // fetch gets an import source given as a URL.

@@ -78,7 +78,8 @@ func setupCommand(c *cli.Command) {
 }
 
 func main() {
-	err := newApp().Run(os.Args)
+	app := newApp()
+	err := app.Run(interspersed(app, os.Args))
 	if err == nil {
 		return
 	}
