@@ -17,15 +17,18 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // also registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // DB is an open metadata database. Its methods are safe for concurrent use.
 type DB struct {
-	rd *sql.DB // readers: a small pool
-	wr *sql.DB // the one writer
-	mu sync.Mutex
+	rd   *sql.DB // readers: a small pool
+	wr   *sql.DB // the one writer
+	mu   sync.Mutex
+	path string
 }
 
 // Tx is a transaction, read-only inside View.
@@ -74,7 +77,7 @@ func Open(path string) (*DB, error) {
 		wr.Close()
 		return nil, fmt.Errorf("metadata %s: %w", path, err)
 	}
-	return &DB{rd: rd, wr: wr}, nil
+	return &DB{rd: rd, wr: wr, path: path}, nil
 }
 
 // Close closes the database.
@@ -87,7 +90,7 @@ func (db *DB) Close() error {
 func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	return run(ctx, db.wr, false, fn)
+	return db.diskFull(run(ctx, db.wr, false, fn))
 }
 
 // View runs fn in a read-only transaction.
@@ -114,6 +117,17 @@ func run(ctx context.Context, sdb *sql.DB, readOnly bool, fn func(*Tx) error) (e
 		return fmt.Errorf("metadata: commit: %w", err)
 	}
 	return nil
+}
+
+// diskFull adds the file and ENOSPC to SQLite's "database or disk is
+// full", so that a full disk reads (and tests, errors.Is) the same
+// whichever store met it.
+func (db *DB) diskFull(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL && !errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w: write %s: %w", err, db.path, syscall.ENOSPC)
+	}
+	return err
 }
 
 func (t *Tx) exec(query string, args ...any) (sql.Result, error) {

@@ -385,7 +385,13 @@ func (r *Registry) layer(ctx context.Context, rc *lazyRepo, d ocispec.Descriptor
 	// compressed bytes. The limit stops a registry sending more than the
 	// manifest promised; the excess then fails the digest.
 	src := &netReader{r: progress.Reader(io.LimitReader(body, d.Size+1), p, id, "Downloading", d.Size)}
-	if _, err := r.ls.Apply(ctx, io.TeeReader(src, w), d, diffID, parent); err != nil {
+	blob := &blobSink{w: w}
+	if _, err := r.ls.Apply(ctx, io.TeeReader(src, blob), d, diffID, parent); err != nil {
+		if blob.err != nil {
+			// The tee hands a failed write (a full disk) to the
+			// unpacker as a read error, which it would call a bad tar.
+			return fmt.Errorf("layer %s: %w", d.Digest, blob.err)
+		}
 		if src.err != nil && !errors.Is(src.err, io.EOF) {
 			return errdefs.Unavailable("reading from the registry: %v", src.err)
 		}
@@ -423,6 +429,22 @@ func (n *netReader) Read(b []byte) (int, error) {
 		n.err = err
 	}
 	return c, err
+}
+
+// blobSink remembers the error of the content writer, so that a blob
+// that could not be stored (no space left) is reported as such rather
+// than as the tar error it causes.
+type blobSink struct {
+	w   io.Writer
+	err error
+}
+
+func (b *blobSink) Write(p []byte) (int, error) {
+	n, err := b.w.Write(p)
+	if err != nil && b.err == nil {
+		b.err = err
+	}
+	return n, err
 }
 
 // lazyRepo connects to the repository on first use, once for all the
