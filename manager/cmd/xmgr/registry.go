@@ -49,24 +49,20 @@ func runPull(c *cli.Context) error {
 		return err
 	}
 	defer rc.Close()
-	out := io.Writer(os.Stdout)
-	if c.Bool("quiet") {
-		out = io.Discard
-	}
-	if err := progressTo(rc, out); err != nil {
+	if err := showProgress(rc, c.Bool("quiet")); err != nil {
 		return err
 	}
 	fmt.Println(n.String())
 	return nil
 }
 
-// progressTo draws a JSON message stream on out (bars only when out is a
-// terminal) and returns the stream's error.
-func progressTo(r io.Reader, out io.Writer) error {
-	if out == io.Writer(os.Stdout) {
-		return display(r)
+// showProgress draws a JSON message stream on stdout, or reads it silently
+// when quiet, and returns the stream's error either way.
+func showProgress(r io.Reader, quiet bool) error {
+	if quiet {
+		return progress.Display(r, io.Discard, false)
 	}
-	return progress.Display(r, out, false)
+	return display(r)
 }
 
 var pushCommand = &cli.Command{
@@ -94,11 +90,7 @@ var pushCommand = &cli.Command{
 			return err
 		}
 		defer rc.Close()
-		out := io.Writer(os.Stdout)
-		if c.Bool("quiet") {
-			out = io.Discard
-		}
-		if err := progressTo(rc, out); err != nil {
+		if err := showProgress(rc, c.Bool("quiet")); err != nil {
 			return err
 		}
 		if c.Bool("quiet") {
