@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -116,11 +115,11 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 	}
 	defer c.Unlock()
 
-	var cmd *exec.Cmd
+	child := 0 // the pid we started, once started: abort kills and reaps it
 	defer func() {
 		if err != nil {
 			err = c.oomHint(err)
-			c.abort(cmd)
+			c.abort(child)
 		}
 	}()
 
@@ -152,7 +151,7 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 		}
 		files = append(files, os.NewFile(uintptr(fd), "preserved"))
 	}
-	cfg := &initproc.Config{ID: id, Bundle: bundle, Rootfs: rootfs, Spec: spec,
+	cfg := &initproc.Config{ID: id, Bundle: bundle, Rootfs: rootfs, Spec: initSpec(spec),
 		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, PreserveFds: o.PreserveFds,
 		NewCgroupNS: plan.newCgroupNS}
 	syncFd := 3 + len(files)
@@ -191,7 +190,7 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 	// pid), init is handed to AddProc.
 	cloneDir, tasks := cg.Placement()
 	selfPlaced := !plan.joinMode && !plan.newUser && (cloneDir != "" || len(tasks) > 0)
-	cmd, exe, err := initCmd(plan, spec.Linux, files, syncFd)
+	proc, exe, err := initCmd(plan, spec.Linux, files, syncFd)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -203,21 +202,21 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 				return nil, nil, fmt.Errorf("cgroup %s: %w", cloneDir, err)
 			}
 			defer dir.Close()
-			cmd.SysProcAttr.UseCgroupFD = true
-			cmd.SysProcAttr.CgroupFD = int(dir.Fd())
+			proc.attr.Sys.UseCgroupFD = true
+			proc.attr.Sys.CgroupFD = int(dir.Fd())
 		}
 	}
-	err = cmd.Start()
+	pid, err := proc.start()
 	exe.Close()
 	childSock.Close()
 	if err != nil {
-		cmd = nil
 		return nil, nil, fmt.Errorf("start init: %w", err)
 	}
+	child = pid
 	conn := initproc.NewConn(parentSock)
-	c.Pid = cmd.Process.Pid
+	c.Pid = pid
 	if plan.joinMode {
-		if c.Pid, err = c.joinHandshake(conn, cmd); err != nil {
+		if c.Pid, err = c.joinHandshake(conn, pid); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -273,6 +272,24 @@ func create(root, id string, o CreateOptions) (_ *Container, st *started, err er
 	return c, st, nil
 }
 
+// initSpec is the part of spec that init uses. Init decodes it on a cold
+// process, on the critical path, and each object costs: the cgroup limits
+// are ours to apply, and init loads the filter we compile (a Docker-like
+// profile is some 400 syscall names), needing only where its agent listens.
+func initSpec(spec *rspec.Spec) *rspec.Spec {
+	s := *spec
+	l := *spec.Linux
+	l.Resources = nil
+	if sc := l.Seccomp; sc != nil {
+		l.Seccomp = nil
+		if sc.ListenerPath != "" {
+			l.Seccomp = &rspec.LinuxSeccomp{ListenerPath: sc.ListenerPath, ListenerMetadata: sc.ListenerMetadata}
+		}
+	}
+	s.Linux = &l
+	return &s
+}
+
 type seccompResult struct {
 	filter []byte
 	err    error
@@ -308,7 +325,7 @@ func (c *Container) makeCgroup(systemd bool) (cgroups.Manager, error) {
 // joinHandshake serves the C half of init (package nsenter): the maps of a
 // new user namespace, then the pid of init, which differs from the process
 // we started when nsenter had to fork into a pid or time namespace.
-func (c *Container) joinHandshake(conn *initproc.Conn, cmd *exec.Cmd) (int, error) {
+func (c *Container) joinHandshake(conn *initproc.Conn, child int) (int, error) {
 	for {
 		m, err := conn.Recv()
 		if err != nil {
@@ -316,15 +333,15 @@ func (c *Container) joinHandshake(conn *initproc.Conn, cmd *exec.Cmd) (int, erro
 		}
 		switch m.Kind {
 		case initproc.KindUserMap:
-			if err := writeIDMaps(cmd.Process.Pid, c.spec.Linux); err != nil {
+			if err := writeIDMaps(child, c.spec.Linux); err != nil {
 				return 0, err
 			}
 			if err := conn.Send(initproc.Message{Kind: initproc.KindUserMapDone}); err != nil {
 				return 0, err
 			}
 		case initproc.KindPid:
-			if m.Pid != cmd.Process.Pid {
-				_ = cmd.Wait() // the intermediate process exits at once
+			if m.Pid != child {
+				reapChild(child) // the intermediate process exits at once
 			}
 			return m.Pid, nil
 		default:
@@ -365,14 +382,15 @@ func (c *Container) waitCreated(conn *initproc.Conn) error {
 
 // abort undoes a failed create: init is killed and reaped, poststop hooks run
 // (the spec's "continue at delete" after a failing hook) and the state goes.
-func (c *Container) abort(cmd *exec.Cmd) {
-	if cmd != nil && cmd.Process != nil {
-		if c.Pid != 0 && c.Pid != cmd.Process.Pid {
+// started is the pid create started (0 if none).
+func (c *Container) abort(started int) {
+	if started != 0 {
+		if c.Pid != 0 && c.Pid != started {
 			_ = unix.Kill(c.Pid, unix.SIGKILL)
 		}
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if c.Pid != 0 && c.Pid != cmd.Process.Pid {
+		_ = unix.Kill(started, unix.SIGKILL)
+		reapChild(started)
+		if c.Pid != 0 && c.Pid != started {
 			_ = c.waitExit(5 * time.Second)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -149,38 +148,64 @@ func sealedCopy() (*os.File, error) {
 	return f, nil
 }
 
-// initCmd builds the command that starts `xrt init`. files are passed to
-// init as fds 3, 4, ...; the returned file is the read-only handle on our
-// binary that init is exec'd through, for the caller to close after Start.
-func initCmd(plan nsPlan, l *rspec.Linux, files []*os.File, syncFd int) (*exec.Cmd, *os.File, error) {
+// initProc is the `xrt init` to start: its path (our own binary through a
+// read-only handle), environment, fds and clone attributes.
+type initProc struct {
+	path string
+	attr *syscall.ProcAttr
+}
+
+// initCmd prepares the start of `xrt init`. files are passed to init as fds
+// 3, 4, ...; the returned file is the read-only handle on our binary that
+// init is exec'd through, for the caller to close after start.
+func initCmd(plan nsPlan, l *rspec.Linux, files []*os.File, syncFd int) (*initProc, *os.File, error) {
 	exe, err := selfExe()
 	if err != nil {
 		return nil, nil, err
 	}
 	exeFd := 3 + len(files)
-	cmd := &exec.Cmd{
-		Path: "/proc/self/fd/" + strconv.Itoa(exeFd),
-		Args: []string{"xrt", "init"},
-		// One P is all init needs, and fewer threads start up faster.
-		Env:        []string{initproc.EnvSyncFd + "=" + strconv.Itoa(syncFd), "GOMAXPROCS=1"},
-		Stdin:      os.Stdin,
-		Stdout:     os.Stdout,
-		Stderr:     os.Stderr,
-		ExtraFiles: append(files, exe),
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: plan.cloneFlags,
+	p := &initProc{
+		path: "/proc/self/fd/" + strconv.Itoa(exeFd),
+		attr: &syscall.ProcAttr{
+			// One P and no GOMAXPROCS tracking: init needs no more, and
+			// the Go runtime starts sooner.
+			Env:   []string{initproc.EnvSyncFd + "=" + strconv.Itoa(syncFd), "GOMAXPROCS=1", "GODEBUG=updatemaxprocs=0"},
+			Files: []uintptr{0, 1, 2},
+			Sys:   &syscall.SysProcAttr{Cloneflags: plan.cloneFlags},
 		},
+	}
+	for _, f := range append(files, exe) {
+		p.attr.Files = append(p.attr.Files, f.Fd())
 	}
 	if plan.joinMode {
 		words := append([]string{"fd=" + strconv.Itoa(syncFd)}, plan.nsenter...)
-		cmd.Env = append(cmd.Env, "_XRT_NSENTER="+strings.Join(words, " "))
+		p.attr.Env = append(p.attr.Env, "_XRT_NSENTER="+strings.Join(words, " "))
 	} else if plan.newUser {
-		cmd.SysProcAttr.UidMappings = idMaps(l.UIDMappings)
-		cmd.SysProcAttr.GidMappings = idMaps(l.GIDMappings)
-		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		sys := p.attr.Sys
+		sys.UidMappings = idMaps(l.UIDMappings)
+		sys.GidMappings = idMaps(l.GIDMappings)
+		sys.GidMappingsEnableSetgroups = true
 		// Become the namespace's root before exec, or exec would drop
 		// every capability of an unmapped (overflow) uid.
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
+		sys.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
-	return cmd, exe, nil
+	return p, exe, nil
+}
+
+// start starts init. syscall rather than os/exec: os probes pidfd support
+// with a vfork of its own the first time, up to a millisecond on a VM, and
+// nothing here needs an os.Process.
+func (p *initProc) start() (int, error) {
+	pid, _, err := syscall.StartProcess(p.path, []string{"xrt", "init"}, p.attr)
+	return pid, err
+}
+
+// reapChild waits for a child that has exited or been killed.
+func reapChild(pid int) {
+	for {
+		var ws unix.WaitStatus
+		if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
+			return
+		}
+	}
 }

@@ -37,12 +37,16 @@ func Run(root, id string, o RunOptions) (int, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return 1, err
 	}
+	// Catching every signal takes a millisecond: it overlaps create. No
+	// signal.Stop at the end either: it waits for the signal loop to go
+	// idle, and the process exits right after Run.
 	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs)
-	defer signal.Stop(sigs)
+	notified := make(chan struct{})
+	go func() { signal.Notify(sigs); close(notified) }()
 
 	o.foreground = true
 	c, st, err := create(root, id, o.CreateOptions)
+	<-notified // before start: from then on, signals go to the container
 	if err != nil {
 		return 1, err
 	}
