@@ -1,0 +1,211 @@
+package network
+
+import (
+	"encoding/json"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/xrt-dev/xrt/manager/errdefs"
+)
+
+// Unit tests: no root, no kernel.
+
+func TestValidateRequest(t *testing.T) {
+	for _, tc := range []struct {
+		req  CreateRequest
+		want string // "" = valid; else a part of the error
+	}{
+		{CreateRequest{Name: "web"}, ""},
+		{CreateRequest{Name: "web", Subnet: "10.9.8.7/24"}, ""},
+		{CreateRequest{Name: "web", Subnet: "10.9.8.0/24", Gateway: "10.9.8.254", IPRange: "10.9.8.128/25"}, ""},
+		{CreateRequest{Name: ""}, "must not be empty"},
+		{CreateRequest{Name: "-web"}, "invalid network name"},
+		{CreateRequest{Name: "a b"}, "invalid network name"},
+		{CreateRequest{Name: "web", Driver: "overlay"}, "plugin \"overlay\" not found"},
+		{CreateRequest{Name: "web", Driver: "host"}, "only one instance"},
+		{CreateRequest{Name: "web", Subnet: "10.9.8.0"}, "invalid subnet"},
+		{CreateRequest{Name: "web", Subnet: "fd00::/64"}, "IPv4"},
+		{CreateRequest{Name: "web", Subnet: "10.9.8.0/31"}, "/30 at most"},
+		{CreateRequest{Name: "web", Subnet: "10.9.8.0/24", Gateway: "10.9.9.1"}, "invalid gateway"},
+		{CreateRequest{Name: "web", Subnet: "10.9.8.0/24", Gateway: "10.9.8.255"}, "invalid gateway"},
+		{CreateRequest{Name: "web", Subnet: "10.9.8.0/24", IPRange: "10.9.0.0/16"}, "not inside"},
+		{CreateRequest{Name: "web", Gateway: "10.9.8.1"}, "need a subnet"},
+		{CreateRequest{Name: "web", Options: map[string]string{bridgeNameOption: "a-name-far-too-long"}}, "invalid bridge name"},
+	} {
+		n, err := validateRequest(tc.req)
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%+v: %v", tc.req, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: got %v (%+v), want error with %q", tc.req, err, n, tc.want)
+		}
+	}
+	n, _ := validateRequest(CreateRequest{Name: "web", Subnet: "10.9.8.7/24"})
+	if n.Subnet != "10.9.8.0/24" {
+		t.Errorf("subnet not masked: %s", n.Subnet)
+	}
+	if _, err := validateRequest(CreateRequest{Name: "web", Driver: "x"}); !errdefs.IsNotFound(err) {
+		t.Errorf("unknown driver kind: %v", err)
+	}
+}
+
+func TestSubnetHelpers(t *testing.T) {
+	_, a, _ := net.ParseCIDR("10.1.0.0/16")
+	_, b, _ := net.ParseCIDR("10.1.2.0/24")
+	_, c, _ := net.ParseCIDR("10.2.0.0/24")
+	if !overlaps(a, b) || !overlaps(b, a) || overlaps(a, c) || !contains(a, b) || contains(b, a) {
+		t.Error("overlaps/contains wrong")
+	}
+	if firstHost(b).String() != "10.1.2.1" || lastHost(b).String() != "10.1.2.254" || broadcast(b).String() != "10.1.2.255" {
+		t.Error("host addresses wrong")
+	}
+}
+
+func TestParseRoutes(t *testing.T) {
+	const table = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
+		"eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n" +
+		"eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n" +
+		"xmgr0\t0000D20A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"
+	routes, err := parseRoutes(strings.NewReader(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range routes {
+		got = append(got, r.String())
+	}
+	if strings.Join(got, " ") != "192.0.2.0/24 10.210.0.0/16" {
+		t.Errorf("routes %v", got)
+	}
+}
+
+func TestFreeSubnetSkipsUsed(t *testing.T) {
+	m := &Manager{networks: map[string]*network{}}
+	for i, s := range []string{"10.211.0.0/24", "10.211.1.0/25"} {
+		id := strings.Repeat(string(rune('a'+i)), 64)
+		m.networks[id] = &network{Network: &Network{ID: id, Subnet: s}}
+	}
+	got, err := m.freeSubnet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "10.211.2.0/24" {
+		t.Errorf("free subnet %s, want 10.211.2.0/24 (unless a host route takes it)", got)
+	}
+	if err := m.checkOverlap("10.211.1.128/25"); err != nil {
+		t.Errorf("adjacent subnet refused: %v", err)
+	}
+	if err := m.checkOverlap("10.211.0.0/16"); !errdefs.IsConflict(err) {
+		t.Errorf("overlap: %v", err)
+	}
+}
+
+func TestMatchLabels(t *testing.T) {
+	have := map[string]string{"env": "test", "team": "a"}
+	for _, tc := range []struct {
+		filters []string
+		want    bool
+	}{
+		{nil, true},
+		{[]string{"env"}, true},
+		{[]string{"env=test"}, true},
+		{[]string{"env=prod"}, false},
+		{[]string{"env!=prod"}, true},
+		{[]string{"env!=test"}, false},
+		{[]string{"!env"}, false},
+		{[]string{"!other"}, true},
+		{[]string{"env", "team=a"}, true},
+		{[]string{"env", "team=b"}, false},
+	} {
+		if got := matchLabels(have, tc.filters); got != tc.want {
+			t.Errorf("%v: %v, want %v", tc.filters, got, tc.want)
+		}
+	}
+}
+
+func TestConflist(t *testing.T) {
+	n := &Network{ID: strings.Repeat("ab", 32), Name: "web", Driver: DriverBridge, Subnet: "10.9.8.0/24",
+		Gateway: "10.9.8.1", IPRange: "10.9.8.128/25", Bridge: "br-x", Internal: true}
+	var got struct {
+		CNIVersion, Name string
+		Plugins          []map[string]any
+	}
+	if err := json.Unmarshal(conflist(n, "/ipam", true), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "xmgr-abababababab" || got.CNIVersion != cniVersion || len(got.Plugins) != 2 {
+		t.Fatalf("%+v", got)
+	}
+	br, pm := got.Plugins[0], got.Plugins[1]
+	if br["type"] != "bridge" || br["bridge"] != "br-x" || br["isDefaultGateway"] != false || br["ipMasq"] != false {
+		t.Errorf("bridge %v", br)
+	}
+	rng := br["ipam"].(map[string]any)["ranges"].([]any)[0].([]any)[0].(map[string]any)
+	if rng["rangeStart"] != "10.9.8.129" || rng["rangeEnd"] != "10.9.8.254" || rng["gateway"] != "10.9.8.1" {
+		t.Errorf("range %v", rng)
+	}
+	if pm["type"] != "portmap" || pm["snat"] != true || pm["externalSetMarkChain"] != setMarkChain {
+		t.Errorf("portmap %v", pm)
+	}
+	if err := json.Unmarshal(conflist(n, "/ipam", false), &got); err != nil || len(got.Plugins) != 1 {
+		t.Errorf("without ports: %d plugins, %v", len(got.Plugins), err)
+	}
+}
+
+func TestPortClash(t *testing.T) {
+	k := func(ip string, port int, proto string) portKey {
+		return keyOf(PortMapping{HostIP: ip, HostPort: port, Protocol: proto})
+	}
+	for _, tc := range []struct {
+		a, b portKey
+		want bool
+	}{
+		{k("", 80, ""), k("", 80, "tcp"), true},
+		{k("0.0.0.0", 80, "tcp"), k("127.0.0.1", 80, "tcp"), true},
+		{k("127.0.0.1", 80, "tcp"), k("127.0.0.2", 80, "tcp"), false},
+		{k("", 80, "tcp"), k("", 80, "udp"), false},
+		{k("", 80, "tcp"), k("", 81, "tcp"), false},
+	} {
+		if got := tc.a.clash(tc.b); got != tc.want {
+			t.Errorf("%v vs %v: %v", tc.a, tc.b, got)
+		}
+	}
+	if err := validatePorts([]PortMapping{{ContainerPort: 80, Protocol: "sctp"}}); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("sctp: %v", err)
+	}
+	if err := validatePorts([]PortMapping{{ContainerPort: 0}}); err == nil {
+		t.Error("container port 0 accepted")
+	}
+}
+
+func TestPortReservations(t *testing.T) {
+	m := &Manager{ports: map[portKey]string{}}
+	m.ports[portKey{Proto: "tcp", Port: 40000}] = "c1/n1"
+	err := m.checkPorts("c2/n1", []PortMapping{{HostPort: 40000, ContainerPort: 80}})
+	if err == nil || err.Error() != "Bind for 0.0.0.0:40000 failed: port is already allocated" || !errdefs.IsConflict(err) {
+		t.Fatalf("taken port: %v", err)
+	}
+	if err := m.checkPorts("c1/n1", []PortMapping{{HostPort: 40000, ContainerPort: 80}}); err != nil {
+		t.Fatalf("own port: %v", err)
+	}
+	if err := m.checkPorts("c2/n1", []PortMapping{{HostPort: 40001, ContainerPort: 80}, {HostPort: 40001, ContainerPort: 81}}); err == nil {
+		t.Fatal("the same host port twice in one request accepted")
+	}
+}
+
+func TestFreeInterface(t *testing.T) {
+	eps := []*Endpoint{{Interface: "eth0"}, {Interface: "eth2"}}
+	if got := freeInterface(eps); got != "eth1" {
+		t.Errorf("%s", got)
+	}
+	if got := freeInterface(nil); got != "eth0" {
+		t.Errorf("%s", got)
+	}
+	if !ifaceLess("eth2", "eth10") || ifaceLess("eth10", "eth2") {
+		t.Error("ifaceLess")
+	}
+}
