@@ -18,7 +18,7 @@ SHIM_BUILD = CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version
 XMGR      = bin/xmgr
 XMGR_BUILD = CGO_ENABLED=0 $(GO) build -trimpath -tags osusergo,netgo,urfave_cli_no_docs -ldflags '-s -w -X main.version=$(VERSION)'
 
-.PHONY: registry-test pull-bench xmgr-test xmgr-bench shim-test shim-bench all build setup demo test unit integration orchestrators conformance conformance-strict bench install clean lint
+.PHONY: run-bench registry-test pull-bench xmgr-test xmgr-bench shim-test shim-bench all build setup demo test unit integration orchestrators conformance conformance-strict bench install clean lint
 
 all: build
 
@@ -26,6 +26,7 @@ build:
 	$(GO) build $(GOFLAGS_BUILD) -o $(XRT) ./runtime/cmd/xrt
 	$(SHIM_BUILD) -o $(XRT_SHIM) ./shim/cmd/xrt-shim
 	$(XMGR_BUILD) -o $(XMGR) ./manager/cmd/xmgr
+	$(SHIM_BUILD) -o bin/xmgr-init ./manager/cmd/xmgr-init
 
 # Debian packages and Go modules; quick when everything is there already.
 setup:
@@ -99,9 +100,17 @@ pull-bench: build
 xmgr-bench: build
 	XMGR_BINARY=$(abspath $(XMGR)) XMGR_BENCH=1 $(GO) test -count=1 -v -run TestBenchAgainstDocker ./tests/xmgr/ 2>&1 | grep -vE 'level=' | sed -n '/xmgr  *dockerd/,/^---/p'
 
+# xmgr run beside docker run (a private dockerd with its own bridge): start
+# latency with --network none and the default bridge, 50 containers at
+# once, memory per idle container. XMGR_BENCH_RUNS=N sets the runs.
+run-bench: build
+	XMGR_BINARY=$(abspath $(XMGR)) XMGR_BENCH=1 $(GO) test -count=1 -v -timeout 30m -run TestRunBenchAgainstDocker ./tests/xmgr/ 2>&1 | grep -vE 'level=|^=== |^--- |^PASS|^ok'
+
 install: build
 	install -D -m 0755 $(XRT) $(DESTDIR)$(PREFIX)/bin/xrt
 	install -D -m 0755 $(XMGR) $(DESTDIR)$(PREFIX)/bin/xmgr
+	install -D -m 0755 $(XRT_SHIM) $(DESTDIR)$(PREFIX)/bin/xrt-shim
+	install -D -m 0755 bin/xmgr-init $(DESTDIR)$(PREFIX)/bin/xmgr-init
 
 lint:
 	gofmt -l . | tee /dev/stderr | (! read)

@@ -36,6 +36,7 @@ func (s *Shim) attach(c *os.File, req proto.Fields) {
 	cl := newClient(c, req.Bool("stdout"), req.Bool("stderr"), &s.streams)
 	cl.ch <- chunk{proto.KindResponse, nil}
 	s.hub.add(cl)
+	s.release()
 	select {
 	case <-s.exited:
 		// The exit may have come before add: finish here (finish is

@@ -45,6 +45,12 @@ type Config struct {
 	LogMaxFile  int    // files kept, the live one included
 	Terminal    bool   // the process has a pty (process.terminal in config.json)
 	Stdin       bool   // keep stdin open for attach
+	// HoldOutput: read none of the container's output until the first
+	// client attaches, or for this long at most (0: no hold). `docker
+	// run` attaches before it starts the container and must see its first
+	// byte; until then the output waits in the pipe (or pty) as it would
+	// in a FIFO without a reader.
+	HoldOutput  time.Duration
 	ExitTimeout time.Duration
 }
 

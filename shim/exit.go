@@ -40,6 +40,9 @@ func (s *Shim) exitWith(ws unix.WaitStatus) {
 	}
 	e.OOM = s.oomCG != "" && oomKills(s.oomCG) > 0
 
+	// Held output is released by the attach it waits for; count the
+	// drain from then.
+	<-s.held
 	drained := make(chan struct{})
 	go func() { s.outputs.Wait(); close(drained) }()
 	select {

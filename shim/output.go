@@ -33,8 +33,12 @@ func (s *Shim) startOutput(io *stdio) {
 	go s.copyOut(io.stderr, proto.KindStderr, s.log.Stream("stderr"))
 }
 
+// release ends the hold on the output (Config.HoldOutput).
+func (s *Shim) release() { s.holdOnce.Do(func() { close(s.held) }) }
+
 func (s *Shim) copyOut(r *os.File, kind byte, ls *logfile.Stream) {
 	defer s.outputs.Done()
+	<-s.held
 	buf := make([]byte, copyBuf)
 	for {
 		n, err := r.Read(buf)

@@ -33,6 +33,10 @@ type Shim struct {
 
 	hub     hub
 	outputs sync.WaitGroup // the copiers of the container's output
+	// held is open while the output is held (Config.HoldOutput); the
+	// first attach closes it.
+	held     chan struct{}
+	holdOnce sync.Once
 
 	exited    chan struct{} // closed once exit is set and written
 	exit      exitStatus
@@ -59,7 +63,10 @@ type Report func(pid int, err error)
 // config must have been validated.
 func Run(cfg Config, report Report) error {
 	s := &Shim{cfg: cfg, exited: make(chan struct{}), collected: make(chan struct{}),
-		deleted: make(chan struct{}), stop: make(chan struct{})}
+		deleted: make(chan struct{}), stop: make(chan struct{}), held: make(chan struct{})}
+	if cfg.HoldOutput <= 0 {
+		s.release()
+	}
 	err := s.start()
 	if err != nil {
 		report(0, err)
@@ -147,6 +154,9 @@ func (s *Shim) start() (err error) {
 	}
 	s.stdin, s.console = io.stdin, io.console
 	s.startOutput(io)
+	if cfg.HoldOutput > 0 {
+		time.AfterFunc(cfg.HoldOutput, s.release)
+	}
 	if err := s.writeInfo(); err != nil {
 		return err
 	}

@@ -26,6 +26,12 @@ type Config struct {
 	// Group owns unix sockets (0660); "" keeps root's group.
 	Group string
 	Debug bool
+	// Runtime is the OCI runtime of containers ("" = xrt beside
+	// xrt-shim, then in PATH): a path or a name in PATH.
+	Runtime string
+	// BridgeSubnet and BridgeDevice are the default bridge network's
+	// subnet (CIDR) and Linux bridge ("" = the network package's defaults).
+	BridgeSubnet, BridgeDevice string
 	// Version is the daemon's version string.
 	Version string
 }

@@ -15,6 +15,7 @@ import (
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/xrt-dev/xrt/manager/api/server"
+	"github.com/xrt-dev/xrt/manager/containers"
 	"github.com/xrt-dev/xrt/manager/content"
 	"github.com/xrt-dev/xrt/manager/images"
 	"github.com/xrt-dev/xrt/manager/layers"
@@ -35,9 +36,11 @@ type Daemon struct {
 	locks  []*os.File
 	db     *metadata.DB
 	images *images.Service
-	server *server.Server
-	http   *http.Server
-	ls     []net.Listener
+	// containers is nil until New opened it.
+	containers *containers.Manager
+	server     *server.Server
+	http       *http.Server
+	ls         []net.Listener
 }
 
 // New takes the locks, opens the stores and cleans up what a crash left:
@@ -104,6 +107,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 		log.Info("garbage collection at start", "reclaimed", n)
 	}
 	step("gc")
+	if err := d.openContainers(ctx, ls, driver); err != nil {
+		return nil, err
+	}
+	step("containers")
 	reg := registry.New(registry.Options{Insecure: cfg.InsecureRegistries}, cs, ls, d.images)
 	b := &backend{images: d.images, registry: reg, driver: driver}
 	sys, err := newSystem(&d.cfg, driver, func(context.Context) int {
@@ -118,6 +125,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	}
 	d.server = server.New(server.Config{
 		Images: b, Registry: b, System: sys,
+		Containers: d.containers, Networks: d.containers, Volumes: d.containers,
 		ServerHeader: "xmgr/" + cfg.Version + " (linux)", Logger: log,
 	})
 	return d, nil
@@ -177,6 +185,10 @@ func (d *Daemon) Serve(ctx context.Context) error {
 // close releases what New and Serve took, last the locks. Unix sockets
 // are removed so a client sees "no daemon" at once.
 func (d *Daemon) close() {
+	if d.containers != nil {
+		d.containers.Close() // the containers keep running
+		d.containers = nil
+	}
 	for _, h := range d.cfg.Hosts {
 		if p, ok := cutUnix(h); ok && d.http != nil {
 			_ = os.Remove(p)

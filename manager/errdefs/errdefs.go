@@ -21,6 +21,9 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 	// ErrUnauthorized: a registry refused the credentials (HTTP 401).
 	ErrUnauthorized = errors.New("unauthorized")
+	// ErrNotModified: the request asks for the state that already holds,
+	// such as starting a running container (HTTP 304).
+	ErrNotModified = errors.New("not modified")
 )
 
 func IsNotFound(err error) bool        { return errors.Is(err, ErrNotFound) }
@@ -29,3 +32,4 @@ func IsInvalidArgument(err error) bool { return errors.Is(err, ErrInvalidArgumen
 func IsConflict(err error) bool        { return errors.Is(err, ErrConflict) }
 func IsUnavailable(err error) bool     { return errors.Is(err, ErrUnavailable) }
 func IsUnauthorized(err error) bool    { return errors.Is(err, ErrUnauthorized) }
+func IsNotModified(err error) bool     { return errors.Is(err, ErrNotModified) }

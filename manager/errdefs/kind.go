@@ -26,3 +26,6 @@ func Conflict(format string, args ...any) error {
 func Unavailable(format string, args ...any) error {
 	return &kindError{kind: ErrUnavailable, msg: fmt.Sprintf(format, args...)}
 }
+func NotModified(format string, args ...any) error {
+	return &kindError{kind: ErrNotModified, msg: fmt.Sprintf(format, args...)}
+}

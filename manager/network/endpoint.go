@@ -87,17 +87,7 @@ func (m *Manager) Connect(ctx context.Context, networkName, netnsPath string, ec
 	}
 	m.mu.Unlock()
 
-	if n.Driver == DriverBridge {
-		err = m.cniAdd(ctx, n, ep)
-	} else if n.Driver == DriverNull && netnsPath != "" {
-		err = Loopback(ctx, netnsPath)
-	}
-	if err == nil {
-		err = writeJSON(m.endpointPath(key), ep, false)
-		if err != nil && n.Driver == DriverBridge {
-			m.cniDel(context.WithoutCancel(ctx), n, ep)
-		}
-	}
+	err = m.attach(ctx, n, ep, key)
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -108,6 +98,37 @@ func (m *Manager) Connect(ctx context.Context, networkName, netnsPath string, ec
 	}
 	m.endpoints[key] = ep
 	return ep.clone(), nil
+}
+
+// attach does Connect's work outside m.mu: lo up on "none", CNI ADD on a
+// bridge network, the endpoint record, then the published ports' rules. The
+// record comes before the rules so that no rule exists without a record to
+// remove it by. On failure it undoes what it did.
+func (m *Manager) attach(ctx context.Context, n *network, ep *Endpoint, key string) error {
+	if n.Driver == DriverNull && ep.NetNS != "" {
+		if err := Loopback(ctx, ep.NetNS); err != nil {
+			return err
+		}
+	}
+	if n.Driver != DriverBridge {
+		return writeJSON(m.endpointPath(key), ep, false)
+	}
+	if err := m.cniAdd(ctx, n, ep); err != nil {
+		return err
+	}
+	err := writeJSON(m.endpointPath(key), ep, false)
+	if err == nil {
+		if err = m.publish(n, ep); err != nil {
+			os.Remove(m.endpointPath(key))
+			err = fmt.Errorf("driver failed programming external connectivity on endpoint %s: %w", ep.ContainerName, err)
+		}
+	}
+	if err != nil {
+		if derr := m.cniDel(context.WithoutCancel(ctx), n, ep); derr != nil {
+			err = fmt.Errorf("%w (and undoing the CNI ADD: %v)", err, derr)
+		}
+	}
+	return err
 }
 
 // startConnect checks that the container may join the network, picks its
@@ -173,34 +194,16 @@ func freeInterface(eps []*Endpoint) string {
 	}
 }
 
-// runtimeConf is the per-container part of a CNI call.
+// runtimeConf is the per-container part of a CNI call. Ports are not
+// passed: no plugin publishes them (publish.go does).
 func runtimeConf(ep *Endpoint, netns string) *libcni.RuntimeConf {
-	rt := &libcni.RuntimeConf{ContainerID: ep.ContainerID, NetNS: netns, IfName: ep.Interface}
-	if len(ep.Ports) > 0 {
-		maps := make([]map[string]any, 0, len(ep.Ports))
-		for _, p := range ep.Ports {
-			pm := map[string]any{"hostPort": p.HostPort, "containerPort": p.ContainerPort, "protocol": proto(p.Protocol)}
-			if p.HostIP != "" {
-				pm["hostIP"] = p.HostIP
-			}
-			maps = append(maps, pm)
-		}
-		rt.CapabilityArgs = map[string]any{"portMappings": maps}
-	}
-	return rt
-}
-
-func (n *network) list(ep *Endpoint) *libcni.NetworkConfigList {
-	if len(ep.Ports) > 0 {
-		return n.withPorts
-	}
-	return n.withoutPorts
+	return &libcni.RuntimeConf{ContainerID: ep.ContainerID, NetNS: netns, IfName: ep.Interface}
 }
 
 // cniAdd runs CNI ADD and fills the endpoint's addresses from the result; on
 // failure it runs DEL so that nothing a plugin made is left.
 func (m *Manager) cniAdd(ctx context.Context, n *network, ep *Endpoint) error {
-	res, err := m.cni.AddNetworkList(ctx, n.list(ep), runtimeConf(ep, ep.NetNS))
+	res, err := m.cni.AddNetworkList(ctx, n.conf, runtimeConf(ep, ep.NetNS))
 	if err == nil {
 		err = fillAddresses(ep, res)
 	}
@@ -214,7 +217,7 @@ func (m *Manager) cniAdd(ctx context.Context, n *network, ep *Endpoint) error {
 }
 
 // cniDel runs CNI DEL. A netns that is gone is passed as "": the plugins then
-// release the IP and the port rules and skip the interface, which went with it.
+// release the IP and skip the interface, which went with it.
 func (m *Manager) cniDel(ctx context.Context, n *network, ep *Endpoint) error {
 	netns := ep.NetNS
 	if netns != "" {
@@ -222,7 +225,7 @@ func (m *Manager) cniDel(ctx context.Context, n *network, ep *Endpoint) error {
 			netns = ""
 		}
 	}
-	return m.cni.DelNetworkList(ctx, n.list(ep), runtimeConf(ep, netns))
+	return m.cni.DelNetworkList(ctx, n.conf, runtimeConf(ep, netns))
 }
 
 // fillAddresses copies the container interface's address, gateway and MAC
@@ -252,8 +255,8 @@ func fillAddresses(ep *Endpoint, res any) error {
 	return fmt.Errorf("CNI result has no IPv4 address for %s", ep.Interface)
 }
 
-// Disconnect detaches a container from a network: CNI DEL for bridge
-// networks (which releases the IP, the veth and the published ports' rules).
+// Disconnect detaches a container from a network: for bridge networks the
+// published ports' rules go, then CNI DEL releases the IP and the veth.
 // It works after a daemon restart and when the netns is gone. netnsPath ""
 // means the path given to Connect. It returns an errdefs.NotFound error when
 // the container is not on the network: cleanup code may ignore that.
@@ -285,8 +288,8 @@ func (m *Manager) Disconnect(ctx context.Context, networkName, containerID, netn
 
 // Release disconnects a stopped container from all its networks and removes
 // its network namespace (netnsPath, or the path given to Connect when "").
-// The plugins run without the namespace: they release the IPs and port rules
-// and skip the container's interfaces, which the kernel removes with the
+// The ports' rules go and the plugins run without the namespace: they release
+// the IPs and skip the container's interfaces, which the kernel removes with the
 // namespace. That skips the slow veth deletion of a Disconnect, so it is the
 // way to tear down a container whose processes are gone. An endpoint whose
 // CNI DEL fails stays recorded for a later Disconnect; the namespace is
@@ -325,13 +328,16 @@ func (m *Manager) finishDisconnect(ctx context.Context, ep *Endpoint, netns stri
 	n := m.networks[ep.NetworkID]
 	m.mu.Unlock()
 
-	var err error
-	if n != nil && n.Driver == DriverBridge {
+	// The port rules go first: a DNAT rule must never outlive the IP it
+	// points at, which the next container may get.
+	err := m.unpublish(ep)
+	if err == nil && n != nil && n.Driver == DriverBridge {
 		target := ep.clone()
 		target.NetNS = netns
-		if err = m.cniDel(ctx, n, target); err != nil {
-			err = fmt.Errorf("disconnecting container %s from network %s: %w", ep.ContainerID, ep.NetworkName, err)
-		}
+		err = m.cniDel(ctx, n, target)
+	}
+	if err != nil {
+		err = fmt.Errorf("disconnecting container %s from network %s: %w", ep.ContainerID, ep.NetworkName, err)
 	}
 	if err == nil {
 		if rerr := os.Remove(m.endpointPath(key)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {

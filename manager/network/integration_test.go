@@ -29,12 +29,12 @@ func needRoot(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates network namespaces, bridges and iptables rules")
 	}
-	for _, p := range []string{"bridge", "host-local", "portmap"} {
+	for _, p := range []string{"bridge", "host-local"} {
 		if _, err := os.Stat(filepath.Join("/usr/lib/cni", p)); err != nil {
 			t.Skipf("CNI plugin %s missing in /usr/lib/cni (apt-get install containernetworking-plugins)", p)
 		}
 	}
-	for _, tool := range []string{"iptables", "iptables-save", "ip"} {
+	for _, tool := range []string{"iptables", "iptables-save", "iptables-restore", "ip"} {
 		if _, err := lookPath(tool); err != nil {
 			t.Skipf("%s missing", tool)
 		}
@@ -269,7 +269,7 @@ var counters = regexp.MustCompile(`\[\d+:\d+\]`)
 
 // iptablesRules is iptables-save without comments and counters.
 func iptablesRules(t testing.TB) string {
-	out, err := iptablesSave()
+	out, err := iptablesSave("nat", "filter")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +357,7 @@ func TestNetworksCreateListGetRemove(t *testing.T) {
 	if ones, _ := autoNet.Mask.Size(); ones != 24 || !strings.HasPrefix(auto.Subnet, "10.21") {
 		t.Fatalf("auto subnet %s", auto.Subnet)
 	}
-	if iptablesCount(t, ruleComment(auto)) != 4 {
+	if iptablesCount(t, ruleComment(auto)) != 7 {
 		t.Fatalf("rules of %s:\n%s", auto.Name, iptablesRules(t))
 	}
 
@@ -548,10 +548,22 @@ func TestPortConflictLeavesNothing(t *testing.T) {
 		t.Fatal("Connect on a port a host process holds succeeded")
 	}
 
-	// A CNI failure after the IP was taken: a port the plugin rejects.
+	// A bad protocol is refused before anything is made.
 	if _, err := m.Connect(ctx, "bridge", ns2, EndpointConfig{ContainerID: second, ContainerName: "two",
-		Ports: []PortMapping{{HostIP: "127.0.0.2", HostPort: freePort(t), ContainerPort: 80, Protocol: "udp"}, {HostPort: freePort(t), ContainerPort: 80, Protocol: "sctp"}}}); err == nil {
-		t.Fatal("Connect with sctp succeeded")
+		Ports: []PortMapping{{HostIP: "127.0.0.2", HostPort: freePort(t), ContainerPort: 80, Protocol: "udp"}, {HostPort: freePort(t), ContainerPort: 80, Protocol: "sctp"}}}); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("Connect with sctp: %v", err)
+	}
+	// A failure after CNI ADD took an IP and made the veth: iptables-restore
+	// fails; Connect undoes the ADD.
+	m.rules.restoreBin = "false"
+	_, err = m.Connect(ctx, "bridge", ns2, EndpointConfig{ContainerID: second, ContainerName: "two",
+		Ports: []PortMapping{{HostPort: freePort(t), ContainerPort: 80}}})
+	m.rules.restoreBin = "iptables-restore"
+	if err == nil || !strings.Contains(err.Error(), "driver failed programming external connectivity on endpoint two: iptables-restore") {
+		t.Fatalf("Connect with failing iptables-restore: %v", err)
+	}
+	if _, err := os.Stat(m.endpointPath(endpointKey(second, bridge.ID))); !os.IsNotExist(err) {
+		t.Fatalf("endpoint record left: %v", err)
 	}
 
 	if got := iptablesRules(t); got != rules {
@@ -664,7 +676,7 @@ func TestConcurrentConnects(t *testing.T) {
 	e := newEnv(t)
 	m := e.manager(t)
 	ctx := context.Background()
-	const count = 20
+	const count = 50 // as many as a compose file may start at once, each publishing a port
 	var wg sync.WaitGroup
 	errs := make(chan error, count)
 	ips := make(chan string, count)
@@ -678,12 +690,16 @@ func TestConcurrentConnects(t *testing.T) {
 				errs <- err
 				return
 			}
-			ep, err := m.Connect(ctx, "bridge", ns, EndpointConfig{ContainerID: id, ContainerName: id})
+			ep, err := m.Connect(ctx, "bridge", ns, EndpointConfig{ContainerID: id, ContainerName: id,
+				Ports: []PortMapping{{ContainerPort: 80}, {ContainerPort: 53, Protocol: "udp"}}})
 			if err != nil {
 				errs <- err
 				return
 			}
 			ips <- ep.IP
+			if nat, err := iptablesSave("nat"); err != nil || strings.Count(nat, portComment(ep)) != 2 {
+				errs <- fmt.Errorf("%s: not 2 port rules (%v):\n%s", id, err, nat)
+			}
 			if err := m.Disconnect(ctx, "bridge", id, ""); err != nil {
 				errs <- err
 			}
@@ -705,6 +721,9 @@ func TestConcurrentConnects(t *testing.T) {
 	}
 	if len(m.NetworkEndpoints("bridge")) != 0 {
 		t.Fatal("endpoints left")
+	}
+	if rules := iptablesRules(t); strings.Contains(rules, fmt.Sprintf("xmgr-ep:c%dmany", os.Getpid())) {
+		t.Fatalf("port rules left:\n%s", rules)
 	}
 }
 

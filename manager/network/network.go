@@ -1,10 +1,11 @@
 // Package network gives xmgr Docker's networks through CNI: the predefined
 // "bridge" (NAT out, published ports), "host" and "none" networks, and
 // user-defined bridge networks. A bridge network is a CNI conflist (bridge +
-// host-local IPAM, + portmap when ports are published) run by libcni with the
-// standard plugins; the per-network NAT and forwarding rules are set up once
-// per network by this package, not per container, so that joining a network
-// costs only the bridge plugin's own work.
+// host-local IPAM) run by libcni with the standard plugins; the per-network
+// NAT and forwarding rules are set up once per network by this package, and
+// published ports are DNAT rules of this package added and removed in one
+// iptables-restore each, so that joining a network costs little more than the
+// bridge plugin's own work.
 package network
 
 import (
@@ -79,7 +80,7 @@ func (n *Network) Predefined() bool {
 }
 
 // cniName is the network's name towards CNI: host-local's data directory,
-// the result cache and portmap's chain names derive from it, so it must not
+// and the result cache derive from it, so it must not
 // change when a user names the network.
 func (n *Network) cniName() string { return "xmgr-" + n.ID[:12] }
 
@@ -107,8 +108,7 @@ type CreateRequest struct {
 // network is a network with what the manager derives from it.
 type network struct {
 	*Network
-	withPorts    *libcni.NetworkConfigList // bridge + portmap
-	withoutPorts *libcni.NetworkConfigList // bridge only: less to run when nothing is published
+	conf *libcni.NetworkConfigList // the parsed conflist of a bridge network; nil for the others
 }
 
 // Manager owns the networks and the endpoints of containers on them.
@@ -254,7 +254,7 @@ func (m *Manager) register(n *Network) error {
 	return nil
 }
 
-// prepare builds and parses the network's conflists once, so that Connect
+// prepare builds and parses the network's conflist once, so that Connect
 // never does it.
 func (m *Manager) prepare(n *Network) (*network, error) {
 	entry := &network{Network: n}
@@ -262,10 +262,7 @@ func (m *Manager) prepare(n *Network) (*network, error) {
 		return entry, nil
 	}
 	var err error
-	if entry.withPorts, err = libcni.NetworkConfFromBytes(conflist(n, m.paths.ipam, true)); err != nil {
-		return nil, fmt.Errorf("network %s: conflist: %w", n.Name, err)
-	}
-	if entry.withoutPorts, err = libcni.NetworkConfFromBytes(conflist(n, m.paths.ipam, false)); err != nil {
+	if entry.conf, err = libcni.NetworkConfFromBytes(conflist(n, m.paths.ipam)); err != nil {
 		return nil, fmt.Errorf("network %s: conflist: %w", n.Name, err)
 	}
 	return entry, nil

@@ -43,8 +43,8 @@ func writeJSON(path string, v any, sync bool) error {
 
 // saveNetwork writes the network and, for bridge networks, its conflist.
 func (m *Manager) saveNetwork(n *network) error {
-	if n.withPorts != nil {
-		if err := writeFile(conflistPath(m.paths.networks, n.Network), n.withPorts.Bytes, true); err != nil {
+	if n.conf != nil {
+		if err := writeFile(conflistPath(m.paths.networks, n.Network), n.conf.Bytes, true); err != nil {
 			return err
 		}
 	}

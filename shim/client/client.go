@@ -48,6 +48,7 @@ type Options struct {
 	LogMaxFile  int   // files kept, the live one included; 0: 1
 	Terminal    bool  // must match process.terminal in config.json
 	Stdin       bool
+	HoldOutput  time.Duration // read no output until the first Attach, at most this long (shim.Config.HoldOutput)
 	ExitTimeout time.Duration // how long the shim keeps waiting for Wait after the exit; 0: its default
 }
 
@@ -115,6 +116,9 @@ func Start(ctx context.Context, o Options) (*Shim, error) {
 	}
 	if o.Terminal {
 		args = append(args, "--terminal")
+	}
+	if o.HoldOutput > 0 {
+		args = append(args, "--hold-output", o.HoldOutput.String())
 	}
 	if o.Stdin {
 		args = append(args, "--stdin")

@@ -696,3 +696,25 @@ func TestRecoverLostShim(t *testing.T) {
 		t.Errorf("the container's init %d died with its shim", st.Pid)
 	}
 }
+
+// TestHoldOutput: with HoldOutput, a client that attaches after the
+// process already wrote and exited still gets every byte, as `docker run`
+// needs (it attaches before the start, but the start may win the race).
+func TestHoldOutput(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt runtimeUnderTest) {
+		b := newBox(t, rt, "sh", "-c", "echo early; echo err >&2; exit 5")
+		s := b.start(func(o *client.Options) { o.HoldOutput = 10 * time.Second })
+		time.Sleep(300 * time.Millisecond) // the process is long done
+		var out, errb syncBuffer
+		exit, err := s.Attach(ctxT(t), client.Streams{Stdout: &out, Stderr: &errb})
+		if err != nil || exit == nil || exit.ExitCode != 5 {
+			t.Fatalf("attach: %+v, %v", exit, err)
+		}
+		if out.String() != "early\n" || errb.String() != "err\n" {
+			t.Errorf("held output: stdout %q stderr %q", out.String(), errb.String())
+		}
+		if got := logText(readLog(t, b.logPath), "stdout"); got != "early\n" {
+			t.Errorf("log: %q", got)
+		}
+	})
+}

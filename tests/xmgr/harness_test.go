@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +29,9 @@ import (
 )
 
 var xmgrBin string
+
+// daemonSeq numbers the daemons of this test process.
+var daemonSeq atomic.Int32
 
 func TestMain(m *testing.M) {
 	if os.Geteuid() != 0 {
@@ -63,8 +67,12 @@ type env struct {
 	data   string
 	exec   string
 	config string // DOCKER_CONFIG of the clients
-	cmd    *exec.Cmd
-	waited chan struct{}
+	// bridge and bip are the default network's device and subnet, private
+	// to this daemon so that test daemons running at once never share
+	// addresses.
+	bridge, bip string
+	cmd         *exec.Cmd
+	waited      chan struct{}
 }
 
 // newDaemon starts `xmgr daemon` on a private socket and roots; it is
@@ -82,6 +90,9 @@ func newDaemon(t *testing.T, extra ...string) *env {
 		exec:   filepath.Join(dir, "exec"),
 		config: filepath.Join(dir, "docker-config"),
 	}
+	n := daemonSeq.Add(1)
+	e.bridge = fmt.Sprintf("xmt%d-%d", os.Getpid()%100000, n)
+	e.bip = fmt.Sprintf("10.%d.%d.0/24", 230+int(n)%20, os.Getpid()%250)
 	t.Cleanup(func() {
 		e.stop()
 		if t.Failed() {
@@ -125,7 +136,8 @@ func (e *env) start(extra ...string) {
 		e.t.Fatal(err)
 	}
 	defer logf.Close()
-	args := append([]string{"daemon", "--host", e.host, "--data-root", e.data, "--exec-root", e.exec, "--debug"}, extra...)
+	args := append([]string{"daemon", "--host", e.host, "--data-root", e.data, "--exec-root", e.exec, "--debug",
+		"--bridge", e.bridge, "--bip", e.bip}, extra...)
 	e.cmd = exec.Command(xmgrBin, args...)
 	e.cmd.Stdout, e.cmd.Stderr = logf, logf
 	// The daemon's own registry credentials (what login stores daemon

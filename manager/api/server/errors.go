@@ -21,6 +21,8 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errdefs.IsUnavailable(err):
 		return http.StatusServiceUnavailable
+	case errdefs.IsNotModified(err):
+		return http.StatusNotModified
 	}
 	return http.StatusInternalServerError
 }

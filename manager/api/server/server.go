@@ -24,6 +24,10 @@ type Config struct {
 	Images   ImageBackend
 	Registry RegistryBackend
 	System   SystemBackend
+	// Containers serves the container and exec endpoints (and /commit).
+	Containers ContainerBackend
+	Networks   NetworkBackend
+	Volumes    VolumeBackend
 	// ServerHeader is the value of the Server header, "xmgr/<version>".
 	ServerHeader string
 	Logger       *slog.Logger
@@ -210,6 +214,15 @@ func (s *Server) route(method, path string) handler {
 	case "/images/get":
 		return when(get, s.needImages(s.imageSave))
 	}
+	if h, ok := s.routeContainers(method, path); ok {
+		return h
+	}
+	if h, ok := s.routeNetworks(method, path); ok {
+		return h
+	}
+	if h, ok := s.routeVolumes(method, path); ok {
+		return h
+	}
 	rest, ok := strings.CutPrefix(path, "/images/")
 	if !ok || rest == "" {
 		return nil
@@ -276,6 +289,29 @@ func (s *Server) needRegistry(h handler) handler {
 		}
 		h(w, r)
 	}
+}
+
+// need answers 501 unless the backend a handler uses is configured
+// (present).
+func need(present bool, h handler) handler {
+	if h == nil || present {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotImplemented, types.ErrorResponse{Message: errNotImplemented.Error()})
+	}
+}
+
+// splitObject splits "/{id}/{action}" (after a prefix such as
+// "/containers") into id and action; action is "" for "/{id}". IDs and
+// names of containers, execs, networks and volumes have no slash.
+func splitObject(rest string) (id, action string, ok bool) {
+	rest, ok = strings.CutPrefix(rest, "/")
+	if !ok || rest == "" {
+		return "", "", false
+	}
+	id, action, _ = strings.Cut(rest, "/")
+	return id, action, id != ""
 }
 
 // boolValue reads a boolean query parameter as Docker does: absent, "",

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -51,11 +52,55 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request) {
 	du, err := s.cfg.Images.SystemDiskUsage(r.Context())
+	if err == nil {
+		err = s.containersAndVolumesUsage(r.Context(), du)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, du)
+}
+
+// containersAndVolumesUsage fills the containers (with their sizes) and
+// volumes of system df from their backends, when there are some. Every
+// volume gets UsageData (Docker's CLI reads it without a nil check): its
+// users among the containers and, if the backend did not measure it, the
+// size -1, "unknown".
+func (s *Server) containersAndVolumesUsage(ctx context.Context, du *types.DiskUsage) error {
+	users := map[string]int64{}
+	if s.cfg.Containers != nil {
+		list, err := s.cfg.Containers.ContainerList(ctx, ContainerListOptions{All: true, Size: true})
+		if err != nil {
+			return err
+		}
+		du.Containers = make([]any, 0, len(list))
+		for _, c := range list {
+			du.Containers = append(du.Containers, c)
+			for _, m := range c.Mounts {
+				if m.Type == "volume" {
+					users[m.Name]++
+				}
+			}
+		}
+	}
+	if s.cfg.Volumes != nil {
+		vl, err := s.cfg.Volumes.VolumeList(ctx, types.NewFilters())
+		if err != nil {
+			return err
+		}
+		du.Volumes = []any{}
+		if vl != nil {
+			for _, v := range vl.Volumes {
+				vv := *v
+				if vv.UsageData == nil {
+					vv.UsageData = &types.VolumeUsageData{RefCount: users[v.Name], Size: -1}
+				}
+				du.Volumes = append(du.Volumes, &vv)
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Server) auth(w http.ResponseWriter, r *http.Request) {

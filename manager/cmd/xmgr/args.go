@@ -53,7 +53,7 @@ func interspersed(app *cli.App, args []string) []string {
 		cmd = sub
 	}
 
-	flags, positional, dashdash := splitFlags(cmd.Flags, rest, false)
+	flags, positional, dashdash := splitFlags(cmd.Flags, rest, stopsAtFirstArg(cmd))
 	out = append(out, flags...)
 	if dashdash != nil {
 		// Every argument goes behind the "--", so that urfave/cli takes

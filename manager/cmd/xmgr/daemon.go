@@ -20,6 +20,9 @@ var daemonCommand = &cli.Command{
 		&cli.StringFlag{Name: "exec-root", Value: daemon.DefaultExecRoot, Usage: "root directory for execution state files (pid file, socket, log)"},
 		&cli.StringFlag{Name: "storage-driver", Aliases: []string{"s"}, Value: daemon.DefaultDriver, Usage: "storage driver: overlay2 or native"},
 		&cli.StringSliceFlag{Name: "insecure-registry", Usage: "registry (host[:port]) to reach over plain HTTP"},
+		&cli.StringFlag{Name: "bip", Usage: "subnet of the default bridge network, CIDR (default 10.210.0.0/16)"},
+		&cli.StringFlag{Name: "bridge", Aliases: []string{"b"}, Usage: "Linux bridge device of the default network (default xmgr0)"},
+		&cli.StringFlag{Name: "default-runtime", Usage: "OCI runtime of containers: a path or a name in PATH (default xrt beside xrt-shim)"},
 		&cli.StringFlag{Name: "group", Aliases: []string{"G"}, Usage: "group that owns the unix socket (default root)"},
 		&cli.BoolFlag{Name: "debug", Aliases: []string{"D"}, Usage: "enable debug logging"},
 		&cli.StringFlag{Name: "log-level", Aliases: []string{"l"}, Value: "info", Usage: "log level: debug, info, warn, error"},
@@ -52,7 +55,8 @@ func runDaemon(c *cli.Context) error {
 	cfg := daemon.Config{
 		Hosts: hosts, DataRoot: c.String("data-root"), ExecRoot: c.String("exec-root"),
 		StorageDriver: c.String("storage-driver"), InsecureRegistries: c.StringSlice("insecure-registry"),
-		Group: c.String("group"), Debug: debug, Version: version,
+		Group: c.String("group"), Debug: debug, Version: version, Runtime: c.String("default-runtime"),
+		BridgeSubnet: c.String("bip"), BridgeDevice: c.String("bridge"),
 	}
 	d, err := daemon.New(ctx, cfg, log)
 	if err != nil {

@@ -54,12 +54,13 @@ func parseTemplate(format string) (*template.Template, error) {
 
 // table writes rows as Docker's formatter does. format is "table"
 // (use def), "table TEMPLATE", "json" (one JSON object a line), or a
-// plain template (no header). headers maps the template's field names to
-// the column titles: the header line is the template run on that map.
+// plain template (no header). The header line is the template run on
+// headers: a map of the template's field names to the column titles, or a
+// row value holding titles (when the rows have methods such as Label).
 type table struct {
 	format  string
 	def     string // the default "table ..." format
-	headers map[string]string
+	headers any
 }
 
 func (t table) write(out io.Writer, rows []any) error {
@@ -68,10 +69,8 @@ func (t table) write(out io.Writer, rows []any) error {
 		format = t.def
 	}
 	if format == "json" {
-		enc := json.NewEncoder(out)
-		enc.SetEscapeHTML(false)
 		for _, r := range rows {
-			if err := enc.Encode(r); err != nil {
+			if err := writeJSONLine(out, r); err != nil {
 				return err
 			}
 		}
@@ -109,6 +108,24 @@ func (t table) write(out io.Writer, rows []any) error {
 		return tw.Flush()
 	}
 	return nil
+}
+
+// writeJSONLine writes a row as Docker's --format json does: one object
+// a line, keys sorted (Docker encodes a map), HTML characters escaped.
+func writeJSONLine(out io.Writer, row any) error {
+	b, err := json.Marshal(row)
+	if err != nil {
+		return err
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return err
+	}
+	if b, err = json.Marshal(fields); err != nil {
+		return err
+	}
+	_, err = out.Write(append(b, '\n'))
+	return err
 }
 
 // humanSize is Docker's size column: three significant digits in decimal

@@ -57,3 +57,15 @@ func TestUnits(t *testing.T) {
 		t.Errorf("ellipsis = %q", got)
 	}
 }
+
+// TestJSONFormat: --format json is Docker's: keys sorted, HTML escaped.
+func TestJSONFormat(t *testing.T) {
+	var b bytes.Buffer
+	rows := []any{struct{ Z, A string }{"0.0.0.0:80->80/tcp", "x"}}
+	if err := (table{format: "json"}).write(&b, rows); err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"A":"x","Z":"0.0.0.0:80-\u003e80/tcp"}` + "\n"; b.String() != want {
+		t.Errorf("json: %q, want %q", b.String(), want)
+	}
+}

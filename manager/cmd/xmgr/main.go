@@ -43,14 +43,14 @@ func newApp() *cli.App {
 				Usage: "location of the client config files (registry credentials)"},
 			&cli.BoolFlag{Name: "debug", Aliases: []string{"D"}, Usage: "enable debug output"},
 		},
-		Commands: []*cli.Command{
+		Commands: append(append([]*cli.Command{
 			daemonCommand,
 			versionCommand, infoCommand,
 			pullCommand, pushCommand, imagesCommand, inspectCommand, historyCommand,
 			tagCommand, rmiCommand, saveCommand, loadCommand, importCommand,
 			loginCommand, logoutCommand, eventsCommand,
 			imageCommand, systemCommand,
-		},
+		}, runCommands()...), manageCommands()...),
 		OnUsageError:           func(_ *cli.Context, err error, _ bool) error { return &usageError{err.Error()} },
 		ExitErrHandler:         func(*cli.Context, error) {}, // main prints and exits
 		HideHelpCommand:        true,

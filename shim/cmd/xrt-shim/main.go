@@ -39,6 +39,8 @@ flags:
   --log-max-file N      log files to keep, the live one included (default 1)
   --terminal            the process has a terminal (process.terminal in config.json)
   --stdin               keep the process's stdin open for attach
+  --hold-output DUR     read no output until the first attach, for at most DUR,
+                        so that a client attaching right after the start misses nothing
   --exit-timeout DUR    how long to wait for a client to collect the exit status (default 5m)
   --version             print the version
   --daemon              be the supervisor in this process: no fork, the outcome goes to
@@ -228,7 +230,7 @@ func parseArgs(args []string) (shim.Config, error) {
 			continue
 		}
 		_, isStr := strs[name]
-		if !isStr && name != "log-max-size" && name != "log-max-file" && name != "exit-timeout" {
+		if !isStr && name != "log-max-size" && name != "log-max-file" && name != "exit-timeout" && name != "hold-output" {
 			return c, errors.New("unknown flag --" + name + " (see --help)")
 		}
 		if !hasValue {
@@ -250,6 +252,8 @@ func parseArgs(args []string) (shim.Config, error) {
 			c.LogMaxFile, err = strconv.Atoi(value)
 		case "exit-timeout":
 			c.ExitTimeout, err = time.ParseDuration(value)
+		case "hold-output":
+			c.HoldOutput, err = time.ParseDuration(value)
 		}
 		if err != nil {
 			return c, errors.New("--" + name + ": invalid value " + strconv.Quote(value))

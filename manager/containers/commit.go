@@ -1,0 +1,220 @@
+package containers
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/xrt-dev/xrt/manager/api/server"
+	"github.com/xrt-dev/xrt/manager/api/types"
+	"github.com/xrt-dev/xrt/manager/archive"
+	"github.com/xrt-dev/xrt/manager/errdefs"
+	"github.com/xrt-dev/xrt/manager/images"
+)
+
+// ContainerCommit makes an image of the container's changes on top of its
+// image (docker commit) and returns the image's ID. A running container is
+// paused meanwhile when opts.Pause.
+func (m *Manager) ContainerCommit(ctx context.Context, name string, opts server.CommitOptions) (string, error) {
+	c, err := m.get(name)
+	if err != nil {
+		return "", err
+	}
+	if m.cfg.Images == nil || m.cfg.Layers == nil {
+		return "", fmt.Errorf("commit: no image service")
+	}
+	ref := ""
+	if opts.Repo != "" {
+		ref = opts.Repo
+		if opts.Tag != "" {
+			ref += ":" + opts.Tag
+		}
+	} else if opts.Tag != "" {
+		return "", errdefs.Invalid("commit: a tag needs a repository")
+	}
+
+	c.mu.Lock()
+	status, imageID, key := c.State.Status, c.ImageID, c.SnapshotKey
+	ccfg := types.ContainerConfig{}
+	if c.Config != nil {
+		ccfg = *c.Config
+	}
+	attrs := m.eventAttributes(c)
+	c.mu.Unlock()
+	if status == types.StateRemoving || status == types.StateDead {
+		return "", errdefs.Conflict("You cannot commit container %s which is being removed", c.ID)
+	}
+
+	cfg, err := commitConfig(opts, ccfg)
+	if err != nil {
+		return "", err
+	}
+	var parent *images.Image
+	if imageID != "" {
+		if parent, err = m.cfg.Images.Resolve(imageID); err != nil {
+			return "", fmt.Errorf("commit: the container's image: %w", err)
+		}
+	}
+
+	if opts.Pause && status == types.StateRunning {
+		switch err := m.ContainerPause(ctx, c.ID); {
+		case err == nil:
+			defer func() {
+				if err := m.ContainerUnpause(context.WithoutCancel(ctx), c.ID); err != nil && !errdefs.IsConflict(err) {
+					m.log.Warn("unpausing after commit", "id", c.ID, "err", err)
+				}
+			}()
+		case !errdefs.IsConflict(err): // paused or stopped meanwhile: go on
+			return "", err
+		}
+	}
+
+	sn := m.cfg.Layers.Snapshotter()
+	dir, wo, err := sn.Dir(key)
+	if err != nil {
+		return "", fmt.Errorf("commit: the container's snapshot: %w", err)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		if wo == archive.WhiteoutOverlay {
+			// The upper directory is the diff; Tar turns overlay
+			// whiteouts into ".wh." entries.
+			pw.CloseWithError(archive.Tar(pw, dir))
+			return
+		}
+		pw.CloseWithError(m.copyDiffTar(pw, c, dir))
+	}()
+	h := ocispec.History{CreatedBy: strings.Join(ccfg.Cmd, " "), Comment: opts.Comment, Author: opts.Author}
+	img, err := m.cfg.Images.Commit(ctx, parent, pr, cfg, h, ref)
+	pr.CloseWithError(err)
+	if err != nil {
+		return "", err
+	}
+	attrs["comment"] = opts.Comment
+	m.cfg.Events(types.ContainerEventType, "commit", c.ID, attrs)
+	return img.ID.String(), nil
+}
+
+// commitConfig is the new image's config, as Docker makes it: the
+// request's config (else the container's) with the --change instructions
+// applied, and what it leaves unset taken from the container's config.
+func commitConfig(opts server.CommitOptions, container types.ContainerConfig) (ocispec.ImageConfig, error) {
+	base := container
+	if opts.Config != nil {
+		base = *opts.Config
+	}
+	cfg := imageConfigOf(base)
+	if err := images.ApplyChanges(&cfg, opts.Changes); err != nil {
+		return cfg, err
+	}
+	from := imageConfigOf(container)
+	if cfg.User == "" {
+		cfg.User = from.User
+	}
+	if cfg.WorkingDir == "" {
+		cfg.WorkingDir = from.WorkingDir
+	}
+	if cfg.StopSignal == "" {
+		cfg.StopSignal = from.StopSignal
+	}
+	if len(cfg.Entrypoint) == 0 {
+		if len(cfg.Cmd) == 0 {
+			cfg.Cmd = from.Cmd
+		}
+		if cfg.Entrypoint == nil {
+			cfg.Entrypoint = from.Entrypoint
+		}
+	}
+	cfg.Env = mergeEnvVars(from.Env, cfg.Env)
+	cfg.ExposedPorts = unionSet(from.ExposedPorts, cfg.ExposedPorts)
+	cfg.Volumes = unionSet(from.Volumes, cfg.Volumes)
+	if len(from.Labels) > 0 {
+		labels := map[string]string{}
+		for k, v := range from.Labels {
+			labels[k] = v
+		}
+		for k, v := range cfg.Labels {
+			labels[k] = v
+		}
+		cfg.Labels = labels
+	}
+	return cfg, nil
+}
+
+func unionSet(a, b map[string]struct{}) map[string]struct{} {
+	if len(a) == 0 && len(b) == 0 {
+		return nil
+	}
+	out := map[string]struct{}{}
+	for k := range a {
+		out[k] = struct{}{}
+	}
+	for k := range b {
+		out[k] = struct{}{}
+	}
+	return out
+}
+
+// imageConfigOf is the image part of a container's config.
+func imageConfigOf(c types.ContainerConfig) ocispec.ImageConfig {
+	cfg := ocispec.ImageConfig{
+		User: c.User, Env: append([]string(nil), c.Env...), Cmd: append([]string(nil), c.Cmd...),
+		WorkingDir: c.WorkingDir, StopSignal: c.StopSignal,
+	}
+	if c.Entrypoint != nil {
+		cfg.Entrypoint = append([]string{}, c.Entrypoint...)
+	}
+	if len(c.Labels) > 0 {
+		cfg.Labels = map[string]string{}
+		for k, v := range c.Labels {
+			cfg.Labels[k] = v
+		}
+	}
+	cfg.ExposedPorts = unionSet(nil, c.ExposedPorts)
+	cfg.Volumes = unionSet(nil, c.Volumes)
+	return cfg
+}
+
+// copyDiffTar writes the diff of a full-copy snapshot (the native
+// driver) as a layer: the entries added or changed, and ".wh." entries
+// for the deleted ones.
+func (m *Manager) copyDiffTar(w io.Writer, c *Container, dir string) error {
+	c.mu.Lock()
+	changes, err := m.changesLocked(c)
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	tw := tar.NewWriter(w)
+	for _, ch := range changes {
+		rel := strings.TrimPrefix(ch.Path, "/")
+		if ch.Kind == types.ChangeDelete {
+			d, base := path.Split(rel)
+			if err := tw.WriteHeader(&tar.Header{Name: d + ".wh." + base, Typeflag: tar.TypeReg, Mode: 0o644}); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := tarEntry(tw, filepath.Join(dir, rel), rel, nil); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+// tarEntry writes the file at p (not following a symlink) as entry name;
+// links maps inodes to the first name written, for hardlinks (nil: none).
+func tarEntry(tw *tar.Writer, p, name string, links map[[2]uint64]string) error {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return err
+	}
+	return writeEntry(tw, p, name, fi, links)
+}

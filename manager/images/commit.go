@@ -1,0 +1,167 @@
+package images
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/xrt-dev/xrt/manager/errdefs"
+)
+
+// commitConfig is the config `docker commit` writes: the OCI fields plus
+// Docker's comment and legacy parent.
+type commitConfig struct {
+	ocispec.Image
+	Comment string `json:"comment,omitempty"`
+	Parent  string `json:"parent,omitempty"`
+}
+
+// Commit makes an image of parent (nil: none, as FROM scratch) plus one
+// layer read from layerTar (a container's changes, whiteouts as ".wh."
+// entries), as `docker commit` does. As in Docker 20.10, a tar without
+// entries adds no layer: its history entry is marked empty_layer. cfg is
+// the new image's run config; h is its history entry (CreatedBy, Comment,
+// Author; Created is set here) appended to the parent's history; ref (""
+// for none) tags it. The image's author and comment are h's.
+func (s *Service) Commit(ctx context.Context, parent *Image, layerTar io.Reader, cfg ocispec.ImageConfig, h ocispec.History, ref string) (_ *Image, err error) {
+	var tags []string
+	if ref != "" {
+		n, err := parseName(ref)
+		if err != nil {
+			return nil, err
+		}
+		if n.Digest != "" {
+			return nil, errdefs.Invalid("commit: refusing to create a tag with a digest reference: %s", ref)
+		}
+		tags = []string{n.String()}
+	}
+	release := s.Lease()
+	defer func() {
+		release()
+		if err != nil {
+			s.GC(context.Background()) // what the failed commit stored
+		}
+	}()
+
+	platform := ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}
+	var (
+		parentChain digest.Digest
+		diffIDs     []digest.Digest
+		history     []ocispec.History
+		blobs       []ocispec.Descriptor
+		parentID    string
+	)
+	if parent != nil {
+		if n := len(parent.Layers); n > 0 {
+			parentChain = parent.Layers[n-1]
+		}
+		diffIDs = append(diffIDs, parent.DiffIDs...)
+		history = append(history, parent.Config.History...)
+		if parent.Config.OS != "" {
+			platform = parent.Config.Platform
+		}
+		if blobs, err = s.layerBlobs(parent); err != nil {
+			return nil, fmt.Errorf("commit: parent image %s: %w", ShortID(parent.ID), err)
+		}
+		parentID = parent.ID.String()
+	}
+
+	br := bufio.NewReaderSize(layerTar, 64<<10)
+	h.EmptyLayer = emptyTar(br)
+	if !h.EmptyLayer {
+		l, blob, err := s.ls.ApplyTar(ctx, br, parentChain, mediaTypeDockerLayerGzip)
+		if err != nil {
+			return nil, fmt.Errorf("commit: %w", err)
+		}
+		diffIDs, blobs = append(diffIDs, l.DiffID), append(blobs, blob)
+	}
+	created := time.Now().UTC()
+	h.Created = &created
+	c := commitConfig{
+		Image: ocispec.Image{
+			Created:  &created,
+			Author:   h.Author,
+			Platform: platform,
+			Config:   cfg,
+			RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: diffIDs},
+			History:  append(history, h),
+		},
+		Comment: h.Comment,
+		Parent:  parentID,
+	}
+	config, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	m := ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: mediaTypeDockerManifest,
+		Config:    ocispec.Descriptor{MediaType: mediaTypeDockerConfig, Digest: digest.FromBytes(config), Size: int64(len(config))},
+		Layers:    blobs,
+	}
+	img, err := s.Register(ctx, m, "", m.MediaType, config, tags, "")
+	if err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	return img, nil
+}
+
+// layerBlobs returns the descriptors of an image's layer blobs in Docker's
+// media types: from its manifest, else from the layer records.
+func (s *Service) layerBlobs(img *Image) ([]ocispec.Descriptor, error) {
+	var out []ocispec.Descriptor
+	if img.Manifest != "" {
+		b, err := s.cs.ReadAll(img.Manifest, maxConfigSize)
+		if err == nil {
+			var m ocispec.Manifest
+			if err := json.Unmarshal(b, &m); err != nil {
+				return nil, fmt.Errorf("manifest %s: %w", img.Manifest, err)
+			}
+			if len(m.Layers) == len(img.Layers) {
+				for _, d := range m.Layers {
+					out = append(out, ocispec.Descriptor{MediaType: dockerLayerType(d.MediaType), Digest: d.Digest, Size: d.Size})
+				}
+				return out, nil
+			}
+		}
+	}
+	for _, chain := range img.Layers {
+		l, err := s.ls.Get(chain)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ocispec.Descriptor{MediaType: dockerLayerType(l.BlobMediaType), Digest: l.Blob, Size: l.BlobSize})
+	}
+	return out, nil
+}
+
+// dockerLayerType maps an OCI layer media type to Docker's (a Docker
+// schema 2 manifest names Docker's).
+func dockerLayerType(mt string) string {
+	switch mt {
+	case ocispec.MediaTypeImageLayerGzip, "":
+		return mediaTypeDockerLayerGzip
+	case ocispec.MediaTypeImageLayer:
+		return mediaTypeDockerLayer
+	case ocispec.MediaTypeImageLayerNonDistributableGzip: //nolint:staticcheck // Docker's foreign layers
+		return mediaTypeDockerForeignGzip
+	}
+	return mt
+}
+
+// emptyTar reports whether the tar in br has no entries: only its
+// end-of-archive blocks (zeros), as a tar of an empty directory is.
+func emptyTar(br *bufio.Reader) bool {
+	const endBlocks = 1024
+	head, _ := br.Peek(endBlocks + 1)
+	return len(head) == endBlocks && bytes.Count(head, []byte{0}) == endBlocks
+}
