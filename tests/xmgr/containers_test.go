@@ -317,6 +317,10 @@ func TestDaemonKillKeepsContainers(t *testing.T) {
 		e.runD(&types.HostConfig{NetworkMode: "none"}, "sh", "-c", script),
 		e.runD(&types.HostConfig{RestartPolicy: types.RestartPolicy{Name: "always"}}, "sh", "-c", script),
 	}
+	// Ten in all, as the fault test asks.
+	for len(ids) < 10 {
+		ids = append(ids, e.runD(nil, "sh", "-c", script))
+	}
 	dies := e.runD(nil, "sh", "-c", "sleep 2; exit 7")
 	pids := map[string]int{}
 	for _, id := range ids {
