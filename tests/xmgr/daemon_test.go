@@ -45,7 +45,7 @@ func TestAPIEdges(t *testing.T) {
 		{"GET", "/v1.41/version", 200, `"ApiVersion":"1.41"`},
 		{"GET", "/v1.24/images/json", 200, "[]"},
 		{"GET", "/v1.99/version", 400, `{"message":"client version 1.99 is too new. Maximum supported API version is 1.41"}`},
-		{"GET", "/v1.41/containers/json", 404, `{"message":"page not found"}`},
+		{"GET", "/v1.41/swarm", 404, `{"message":"page not found"}`},
 		{"GET", "/v1.41/images/m4-nosuch/json", 404, `{"message":"No such image: m4-nosuch`},
 		{"GET", "/info", 200, `"OSType":"linux"`},
 	}

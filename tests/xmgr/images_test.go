@@ -162,7 +162,7 @@ func TestErrors(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"inspect", "m4-nosuch"}, 1, "xmgr: No such image: m4-nosuch"},
+		{[]string{"inspect", "m4-nosuch"}, 1, "xmgr: Error: No such object: m4-nosuch"},
 		{[]string{"rmi", "m4-nosuch"}, 1, "xmgr: No such image: m4-nosuch"},
 		{[]string{"tag", "m4-nosuch", "x"}, 1, "xmgr: No such image: m4-nosuch"},
 		{[]string{"pull", "m4:tag:bad"}, 1, "invalid reference format"},
