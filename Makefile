@@ -41,7 +41,7 @@ test: setup build unit integration shim-test registry-test xmgr-test orchestrato
 
 unit:
 	$(GO) vet ./...
-	$(GO) test -count=1 ./specs/... ./runtime/... ./shim/... ./manager/... ./tests/conformance/ ./tests/bench/... ./tests/orchestrators/
+	$(GO) test -count=1 ./specs/... ./runtime/... ./shim/... ./manager/... ./bundle/... ./examples/... ./tests/conformance/ ./tests/bench/... ./tests/orchestrators/
 
 SHELL := /bin/bash
 

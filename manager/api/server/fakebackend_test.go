@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -535,7 +536,8 @@ func (f *fakeBackend) NetworkRemove(_ context.Context, id string) error {
 func (f *fakeBackend) NetworkConnect(_ context.Context, id, container string, ep *types.EndpointSettings) error {
 	aliases := ""
 	if ep != nil {
-		aliases = strings.Join(ep.Aliases, ",")
+		// Sorted: clients send aliases in no particular order.
+		aliases = strings.Join(slices.Sorted(slices.Values(ep.Aliases)), ",")
 	}
 	f.record("network-connect %s %s aliases=%s", id, container, aliases)
 	return nil
