@@ -81,11 +81,10 @@ func (m *Manager) graphDriverData(c *Container) map[string]string {
 	if err != nil || len(ms) == 0 {
 		return data
 	}
+	names := map[string]string{"lowerdir": "LowerDir", "upperdir": "UpperDir", "workdir": "WorkDir"}
 	for _, o := range ms[0].Options {
-		for _, k := range []string{"lowerdir", "upperdir", "workdir"} {
-			if v, ok := strings.CutPrefix(o, k+"="); ok {
-				data[strings.Title(strings.TrimSuffix(k, "dir"))+"Dir"] = v //nolint:staticcheck // ASCII keys
-			}
+		if k, v, ok := strings.Cut(o, "="); ok && names[k] != "" {
+			data[names[k]] = v
 		}
 	}
 	return data

@@ -63,7 +63,8 @@ func (m *Manager) ContainerList(_ context.Context, o server.ContainerListOptions
 	var out []*types.ContainerSummary
 	for _, c := range all {
 		c.mu.Lock()
-		ok := o.All || c.State.Running() || c.State.Status == types.StateRestarting || f.Len() > 0 && len(f.Get("status")) > 0
+		// A status filter lists stopped containers without -a, as Docker.
+		ok := o.All || c.State.Running() || c.State.Status == types.StateRestarting || len(f.Get("status")) > 0
 		if ok && !before.IsZero() && !c.Created.Before(before) {
 			ok = false
 		}

@@ -47,10 +47,8 @@ type Manager struct {
 
 	mu     sync.RWMutex
 	byID   map[string]*Container
-	byName map[string]string // name -> id
-	// names reserved by creates in flight, so two creates cannot take
-	// the same name.
-	execs map[string]*execProcess
+	byName map[string]string // name -> id; creates in flight hold theirs too
+	execs  map[string]*execProcess
 	// hostsMu serializes the rewrites of containers' hosts files when
 	// peers join or leave a user network.
 	hostsMu sync.Mutex

@@ -162,6 +162,12 @@ func (d *dockerdEnv) pids() []int {
 }
 
 func newDockerd(t *testing.T) *dockerdEnv {
+	return startDockerd(t, "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false")
+}
+
+// startDockerd starts dockerd on private roots and socket with the extra
+// flags; it is stopped and its files removed when the test ends.
+func startDockerd(t *testing.T, extra ...string) *dockerdEnv {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "xmgr-m4-dockerd-")
 	if err != nil {
@@ -169,9 +175,8 @@ func newDockerd(t *testing.T) *dockerdEnv {
 	}
 	d := &dockerdEnv{dir: dir, host: "unix://" + filepath.Join(dir, "d.sock")}
 	logf, _ := os.Create(filepath.Join(dir, "dockerd.log"))
-	d.cmd = exec.Command("dockerd", "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
-		"-H", d.host, "--pidfile", filepath.Join(dir, "d.pid"), "--bridge=none", "--iptables=false",
-		"--ip6tables=false", "--ip-masq=false")
+	d.cmd = exec.Command("dockerd", append([]string{"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
+		"-H", d.host, "--pidfile", filepath.Join(dir, "d.pid")}, extra...)...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -266,10 +265,6 @@ func restoreIptables(t *testing.T) {
 // default network does).
 func newDockerdBridge(t *testing.T) *dockerdEnv {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "xmgr-bench-dockerd-")
-	if err != nil {
-		t.Fatal(err)
-	}
 	br := fmt.Sprintf("xdb%d", os.Getpid()%100000)
 	for _, args := range [][]string{
 		{"link", "add", br, "type", "bridge"},
@@ -280,41 +275,6 @@ func newDockerdBridge(t *testing.T) *dockerdEnv {
 			t.Fatalf("ip %v: %v: %s", args, err, out)
 		}
 	}
-	d := &dockerdEnv{dir: dir, host: "unix://" + filepath.Join(dir, "d.sock")}
-	logf, _ := os.Create(filepath.Join(dir, "dockerd.log"))
-	d.cmd = exec.Command("dockerd", "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
-		"-H", d.host, "--pidfile", filepath.Join(dir, "d.pid"), "--bridge", br, "--ip6tables=false")
-	d.cmd.Stdout, d.cmd.Stderr = logf, logf
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waited := make(chan struct{})
-	go func() { _ = d.cmd.Wait(); close(waited) }()
-	t.Cleanup(func() {
-		_ = d.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-waited:
-		case <-time.After(30 * time.Second):
-			_ = d.cmd.Process.Kill()
-			<-waited
-		}
-		logf.Close()
-		_ = exec.Command("ip", "link", "del", br).Run()
-		unmountUnder(dir)
-		os.RemoveAll(dir)
-	})
-	for i := 0; ; i++ {
-		if roundTripOK(d.host) {
-			return d
-		}
-		select {
-		case <-waited:
-			b, _ := os.ReadFile(filepath.Join(dir, "dockerd.log"))
-			t.Fatalf("dockerd exited:\n%s", tail(string(b), 3000))
-		case <-time.After(10 * time.Millisecond):
-		}
-		if i > 3000 {
-			t.Fatal("dockerd did not answer")
-		}
-	}
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", br).Run() })
+	return startDockerd(t, "--bridge", br, "--ip6tables=false")
 }

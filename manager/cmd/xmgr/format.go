@@ -197,3 +197,17 @@ func templateData(raw []byte) (any, error) {
 	err := dec.Decode(&v)
 	return v, err
 }
+
+// labelled gives a row of a table {{.Label "name"}}: the label's value,
+// or LABEL in the header row.
+type labelled struct {
+	labels map[string]string
+	header bool
+}
+
+func (l labelled) Label(name string) string {
+	if l.header {
+		return "LABEL"
+	}
+	return l.labels[name]
+}

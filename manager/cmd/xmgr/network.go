@@ -223,28 +223,19 @@ func keyValues(flag string, values []string, needValue bool) (map[string]string,
 type networkRow struct {
 	ID, Name, Driver, Scope, IPv6, Internal, Labels, CreatedAt string
 
-	labels map[string]string
-	header bool
-}
-
-// Label is {{.Label "name"}}.
-func (r networkRow) Label(name string) string {
-	if r.header {
-		return "LABEL"
-	}
-	return r.labels[name]
+	labelled
 }
 
 var networkHeader = networkRow{
 	ID: "NETWORK ID", Name: "NAME", Driver: "DRIVER", Scope: "SCOPE", IPv6: "IPV6", Internal: "INTERNAL",
-	Labels: "LABELS", CreatedAt: "CREATED", header: true,
+	Labels: "LABELS", CreatedAt: "CREATED", labelled: labelled{header: true},
 }
 
 func networkRowOf(n types.NetworkResource, trunc bool) networkRow {
 	r := networkRow{
 		ID: n.ID, Name: n.Name, Driver: n.Driver, Scope: n.Scope,
 		IPv6: strconv.FormatBool(n.EnableIPv6), Internal: strconv.FormatBool(n.Internal),
-		Labels: joinLabels(n.Labels), CreatedAt: n.Created.String(), labels: n.Labels,
+		Labels: joinLabels(n.Labels), CreatedAt: n.Created.String(), labelled: labelled{labels: n.Labels},
 	}
 	if trunc {
 		r.ID = shortID(r.ID)

@@ -95,8 +95,7 @@ type containerRow struct {
 	ID, Image, Command, CreatedAt, RunningFor, Ports, State, Status string
 	Size, Names, Labels, Mounts, Networks, LocalVolumes             string
 
-	labels map[string]string
-	header bool
+	labelled
 }
 
 // Label is {{.Label "name"}}: the value of one label.
@@ -111,7 +110,7 @@ func (r containerRow) Label(name string) string {
 var containerHeader = containerRow{
 	ID: "CONTAINER ID", Image: "IMAGE", Command: "COMMAND", CreatedAt: "CREATED AT", RunningFor: "CREATED",
 	Ports: "PORTS", State: "STATE", Status: "STATUS", Size: "SIZE", Names: "NAMES", Labels: "LABELS",
-	Mounts: "MOUNTS", Networks: "NETWORKS", LocalVolumes: "LOCAL VOLUMES", header: true,
+	Mounts: "MOUNTS", Networks: "NETWORKS", LocalVolumes: "LOCAL VOLUMES", labelled: labelled{header: true},
 }
 
 // containerRowOf formats one container as Docker's ps does; trunc is
@@ -128,7 +127,7 @@ func containerRowOf(s types.ContainerSummary, trunc bool) containerRow {
 		State:      s.State,
 		Status:     s.Status,
 		Names:      psNames(s.Names, trunc),
-		labels:     s.Labels,
+		labelled:   labelled{labels: s.Labels},
 	}
 	if trunc {
 		r.ID = shortID(s.ID)

@@ -88,7 +88,7 @@ func TestContainerRow(t *testing.T) {
 func TestPsTable(t *testing.T) {
 	rows := []any{
 		containerRow{ID: "0123456789ab", Image: "busybox", Command: `"true"`, RunningFor: "3 seconds ago",
-			Status: "Exited (0) 2 seconds ago", Names: "a", labels: map[string]string{"env": "prod"}},
+			Status: "Exited (0) 2 seconds ago", Names: "a", labelled: labelled{labels: map[string]string{"env": "prod"}}},
 		containerRow{ID: "ba9876543210", Image: "nginx:1", Command: `"nginx -g 'daemon of…"`, RunningFor: "1 minute ago",
 			Status: "Up 59 seconds", Ports: "80/tcp", Names: "b"},
 	}

@@ -100,27 +100,18 @@ func runVolumeCreate(c *cli.Context) error {
 type volumeRow struct {
 	Name, Driver, Scope, Mountpoint, Labels, Links, Size, CreatedAt string
 
-	labels map[string]string
-	header bool
-}
-
-// Label is {{.Label "name"}}.
-func (r volumeRow) Label(name string) string {
-	if r.header {
-		return "LABEL"
-	}
-	return r.labels[name]
+	labelled
 }
 
 var volumeHeader = volumeRow{
 	Name: "VOLUME NAME", Driver: "DRIVER", Scope: "SCOPE", Mountpoint: "MOUNTPOINT", Labels: "LABELS",
-	Links: "LINKS", Size: "SIZE", CreatedAt: "CREATED", header: true,
+	Links: "LINKS", Size: "SIZE", CreatedAt: "CREATED", labelled: labelled{header: true},
 }
 
 func volumeRowOf(v types.Volume) volumeRow {
 	r := volumeRow{
 		Name: v.Name, Driver: v.Driver, Scope: v.Scope, Mountpoint: v.Mountpoint, CreatedAt: v.CreatedAt,
-		Labels: joinLabels(v.Labels), Links: "N/A", Size: "N/A", labels: v.Labels,
+		Labels: joinLabels(v.Labels), Links: "N/A", Size: "N/A", labelled: labelled{labels: v.Labels},
 	}
 	if u := v.UsageData; u != nil {
 		if u.RefCount >= 0 {
