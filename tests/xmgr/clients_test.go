@@ -207,3 +207,52 @@ volumes:
 		t.Errorf("volume left after down -v:\n%s", out)
 	}
 }
+
+// TestRunPortInUse: `xmgr run -p` on a port a host process holds fails
+// with Docker's message and exit 125, and leaves no container, rule or
+// interface behind.
+func TestRunPortInUse(t *testing.T) {
+	e := newDaemon(t)
+	const img = "clients/busybox:1"
+	e.ok("import", busyboxTar(t), img)
+	l, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	rulesBefore := natRules(t)
+	r := e.xmgr("run", "-d", "--name", "busy", "-p", fmt.Sprintf("%d:80", port), img, "httpd", "-f")
+	if r.code != 125 || !strings.Contains(r.err, "port is already allocated") {
+		t.Fatalf("run on a busy port: %s", r)
+	}
+	if out := e.ok("ps", "-aq"); strings.TrimSpace(out) != "" {
+		t.Errorf("the half-made container is still there: %q", out)
+	}
+	if after := natRules(t); after != rulesBefore {
+		t.Errorf("nat rules changed:\nbefore:\n%s\nafter:\n%s", rulesBefore, after)
+	}
+	// (The bridge itself appears with the first container on it.)
+	if out, err := exec.Command("ip", "-o", "link", "show", "master", e.bridge).Output(); err == nil && strings.TrimSpace(string(out)) != "" {
+		t.Errorf("interfaces left on %s:\n%s", e.bridge, out)
+	}
+	// The name is free again.
+	e.ok("run", "-d", "--name", "busy", img, "sleep", "60")
+	e.ok("rm", "-f", "busy")
+}
+
+// natRules are xmgr's per-container DNAT rules now.
+func natRules(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("iptables-save", "-t", "nat").Output()
+	if err != nil {
+		t.Skipf("iptables-save: %v", err)
+	}
+	var keep []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "xmgr-ep:") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}

@@ -175,6 +175,7 @@ func runRun(c *cli.Context) error {
 	}
 	if detach {
 		if err := cl.ContainerStart(c.Context, id); err != nil {
+			discard(c.Context, cl, id)
 			return startError(err)
 		}
 		fmt.Println(id)
@@ -225,6 +226,7 @@ func runRun(c *cli.Context) error {
 				_ = cl.ContainerRemove(c.Context, id, true, true)
 			}
 		}
+		discard(c.Context, cl, id)
 		return startError(err)
 	}
 	if cfg.Tty && isTerminal(os.Stdout) {
@@ -641,4 +643,11 @@ func runLogs(c *cli.Context) error {
 		return err
 	}
 	return demux(os.Stdout, os.Stderr, rc)
+}
+
+// discard removes a container that `run` created but could not start (a
+// port in use, a missing command): unlike Docker, which leaves it
+// "Created" and its name taken, a failed run leaves nothing behind.
+func discard(ctx context.Context, cl *client.Client, id string) {
+	_ = cl.ContainerRemove(ctx, id, true, true)
 }
