@@ -3,6 +3,7 @@ package containers
 import (
 	"context"
 	"errors"
+	"io"
 
 	"github.com/xrt-dev/xrt/manager/api/server"
 	"github.com/xrt-dev/xrt/manager/api/types"
@@ -58,8 +59,12 @@ func (m *Manager) ContainerAttach(ctx context.Context, name string, opts server.
 	if !opts.Stream || sh == nil {
 		return nil
 	}
+	// A client that went away shows only as failed writes (it may never
+	// send anything): end the attach then instead of at the exit.
+	ctx, gone := context.WithCancel(ctx)
+	defer gone()
 	st := client.Streams{
-		Stdout: opts.Stdout, Stderr: opts.Stderr,
+		Stdout: endOnError(opts.Stdout, gone), Stderr: endOnError(opts.Stderr, gone),
 		DetachKeys:      opts.DetachKeys,
 		CloseStdinOnEOF: stdinOnce,
 	}
@@ -125,4 +130,26 @@ func (m *Manager) waitStarted(ctx context.Context, c *Container) (*client.Shim, 
 		}
 		c.mu.Lock()
 	}
+}
+
+// endOnError wraps w so that its first failed write calls gone; nil stays
+// nil (that stream is not wanted).
+func endOnError(w io.Writer, gone func()) io.Writer {
+	if w == nil {
+		return nil
+	}
+	return &clientWriter{w: w, gone: gone}
+}
+
+type clientWriter struct {
+	w    io.Writer
+	gone func()
+}
+
+func (c *clientWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil {
+		c.gone()
+	}
+	return n, err
 }

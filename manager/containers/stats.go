@@ -285,6 +285,11 @@ func (m *Manager) ContainerStats(ctx context.Context, name string, stream bool, 
 	for {
 		s := &types.StatsJSON{Name: cname, ID: id, Read: time.Now().UTC()}
 		cg.sample(s)
+		// Without a limit the cgroup says 8 EiB (v1) or "max" (v2);
+		// Docker reports the host's memory then.
+		if total := hostMemTotal(); total > 0 && (s.MemoryStats.Limit == 0 || s.MemoryStats.Limit > total) {
+			s.MemoryStats.Limit = total
+		}
 		s.CPUStats.OnlineCPUs = uint32(runtime.NumCPU())
 		if b, err := os.ReadFile("/proc/stat"); err == nil {
 			s.CPUStats.SystemUsage = systemCPUUsage(b)
@@ -309,4 +314,37 @@ func (m *Manager) ContainerStats(ctx context.Context, name string, stream bool, 
 		case <-tick.C:
 		}
 	}
+}
+
+// hostMemTotal is the host's memory in bytes (MemTotal of /proc/meminfo),
+// 0 when unknown.
+func hostMemTotal() uint64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	return memTotal(b)
+}
+
+// memTotal reads MemTotal ("MemTotal:  2030404 kB") from meminfo's text.
+func memTotal(meminfo []byte) uint64 {
+	for _, line := range strings.Split(string(meminfo), "\n") {
+		rest, ok := strings.CutPrefix(line, "MemTotal:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			return 0
+		}
+		n, err := strconv.ParseUint(f[0], 10, 64)
+		if err != nil {
+			return 0
+		}
+		if len(f) > 1 && f[1] == "kB" {
+			n *= 1024
+		}
+		return n
+	}
+	return 0
 }

@@ -95,6 +95,7 @@ func newDaemon(t *testing.T, extra ...string) *env {
 	e.bip = fmt.Sprintf("10.%d.%d.0/24", 230+int(n)%20, os.Getpid()%250)
 	t.Cleanup(func() {
 		e.stop()
+		dropNetwork(e.bridge, e.bip)
 		if t.Failed() {
 			if b, err := os.ReadFile(filepath.Join(dir, "daemon.log")); err == nil {
 				t.Logf("daemon log:\n%s", tail(string(b), 4000))

@@ -34,9 +34,13 @@ func (e *Events) Publish(typ, action, id string, attrs map[string]string) {
 		Actor: types.EventActor{ID: id, Attributes: attrs},
 		Scope: "local", Time: now.Unix(), TimeNano: now.UnixNano(),
 	}
-	if typ == types.ImageEventType {
-		// The pre-1.22 fields, which Docker still fills for images.
+	switch typ {
+	case types.ImageEventType:
+		// The pre-1.22 fields, which Docker still fills for images and
+		// containers.
 		m.Status, m.ID = action, id
+	case types.ContainerEventType:
+		m.Status, m.ID, m.From = action, id, attrs["image"]
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -105,16 +109,31 @@ func (e *Events) Close() {
 }
 
 // matchEvent applies the filters of GET /events: type, event (action),
-// image (actor ID or name attribute) and label.
+// image (an image event's ID or name, a container event's image),
+// container, network and volume (ID or name, of events of that type)
+// and label.
 func matchEvent(m types.EventMessage, f types.Filters) bool {
 	if vs := f["type"]; len(vs) > 0 && !vs[m.Type] {
 		return false
 	}
-	if vs := f["event"]; len(vs) > 0 && !vs[m.Action] {
+	if vs := f["event"]; len(vs) > 0 && !vs[m.Action] && !vs[strings.SplitN(m.Action, ":", 2)[0]] {
 		return false
 	}
-	if vs := f["image"]; len(vs) > 0 && !vs[m.Actor.ID] && !vs[m.Actor.Attributes["name"]] {
-		return false
+	if vs := f["image"]; len(vs) > 0 {
+		hit := m.Type == types.ImageEventType && (vs[m.Actor.ID] || vs[m.Actor.Attributes["name"]]) ||
+			m.Type == types.ContainerEventType && vs[m.Actor.Attributes["image"]]
+		if !hit {
+			return false
+		}
+	}
+	for _, typ := range []string{types.ContainerEventType, types.NetworkEventType, types.VolumeEventType} {
+		vs := f[typ]
+		if len(vs) == 0 {
+			continue
+		}
+		if m.Type != typ || !vs[m.Actor.ID] && !vs[m.Actor.Attributes["name"]] && !prefixOf(vs, m.Actor.ID) {
+			return false
+		}
 	}
 	for l := range f["label"] {
 		k, v, hasV := strings.Cut(l, "=")
@@ -124,4 +143,14 @@ func matchEvent(m types.EventMessage, f types.Filters) bool {
 		}
 	}
 	return true
+}
+
+// prefixOf reports whether one of vs is a prefix of id (a short ID).
+func prefixOf(vs map[string]bool, id string) bool {
+	for v := range vs {
+		if len(v) >= 12 && strings.HasPrefix(id, v) {
+			return true
+		}
+	}
+	return false
 }

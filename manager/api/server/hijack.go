@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -22,7 +23,7 @@ const closeGrace = 5 * time.Second
 // conn.
 type hijacked struct {
 	conn net.Conn
-	in   io.Reader // what net/http buffered, then the connection
+	in   io.Reader // what net/http buffered, then the connection (not net/http's reader)
 }
 
 // hijack takes the connection over and writes the answer's head: Docker
@@ -52,7 +53,20 @@ func hijack(w http.ResponseWriter, r *http.Request) (*hijacked, error) {
 		conn.Close()
 		return nil, fmt.Errorf("writing the stream's header: %w", err)
 	}
-	return &hijacked{conn: conn, in: brw.Reader}, nil
+	return &hijacked{conn: conn, in: rawInput(conn, brw.Reader)}, nil
+}
+
+// rawInput reads what net/http had buffered, then the connection itself.
+// Reading on through net/http's reader would cancel the request's context
+// at the client's half-close (its EOF): the stream would end while the
+// process still has output for the client.
+func rawInput(conn net.Conn, buffered *bufio.Reader) io.Reader {
+	n := buffered.Buffered()
+	if n == 0 {
+		return conn
+	}
+	head, _ := buffered.Peek(n)
+	return io.MultiReader(bytes.NewReader(append([]byte(nil), head...)), conn)
 }
 
 // close ends the stream. It half-closes first, so that the client reads

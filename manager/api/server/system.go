@@ -149,7 +149,7 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
 	}
 	f, err := types.ParseFilters(q.Get("filters"))
 	if err == nil {
-		err = f.Validate("type", "event", "image", "label")
+		err = f.Validate("type", "event", "image", "label", "container", "network", "volume")
 	}
 	if err != nil {
 		writeError(w, err)
