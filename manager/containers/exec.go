@@ -153,6 +153,11 @@ func (m *Manager) ExecStart(ctx context.Context, execID string, detach bool, str
 		st.Stdin, st.Stdout, st.Stderr = streams.Stdin, streams.Stdout, streams.Stderr
 	}
 	started := make(chan struct{})
+	st.Started = func(pid int) {
+		e.mu.Lock()
+		e.pid = pid
+		e.mu.Unlock()
+	}
 	st.Attached = func() {
 		e.mu.Lock()
 		e.running = true

@@ -31,6 +31,9 @@ type Streams struct {
 	// Attached, when set, is called once the shim has answered: from then
 	// on every byte of output reaches this client (unless it falls behind).
 	Attached func()
+	// Started, when set, is called with an exec's pid once it runs
+	// (Exec only).
+	Started func(pid int)
 }
 
 // WindowSize is a terminal size in characters.
@@ -95,6 +98,9 @@ func (s *Shim) Exec(ctx context.Context, process *rspec.Process, st Streams) (*E
 	}
 	pid, _ := f.Int("pid")
 	st.DetachKeys = ""
+	if st.Started != nil {
+		st.Started(int(pid))
+	}
 	if st.Attached != nil {
 		st.Attached()
 	}
