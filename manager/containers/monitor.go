@@ -133,9 +133,13 @@ func (m *Manager) teardown(c *Container) {
 	for _, ep := range m.cfg.Network.Endpoints(id) {
 		joined = append(joined, ep.NetworkName)
 	}
-	m.disconnectAll(id, netns)
-	if err := m.cfg.Network.RemoveNetNS(netns); err != nil {
-		m.log.Warn("removing a network namespace", "id", id, "err", err)
+	// The run's processes are gone: Release frees the addresses and
+	// drops the namespace, and the kernel takes the veths with it (much
+	// faster than deleting them one by one).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := m.cfg.Network.Release(ctx, id, netns); err != nil {
+		m.log.Warn("releasing the network", "id", id, "err", err)
 	}
 	m.releaseVolumes(id, mps)
 	removeBundle(m.bundleDir(id))
