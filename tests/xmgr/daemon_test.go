@@ -100,7 +100,7 @@ func TestOneDaemonPerRoot(t *testing.T) {
 func TestAutoStart(t *testing.T) {
 	dir := t.TempDir()
 	execRoot, dataRoot := filepath.Join(dir, "exec"), filepath.Join(dir, "data")
-	env := []string{"XMGR_EXEC_ROOT=" + execRoot, "XMGR_DATA_ROOT=" + dataRoot, "XMGR_HOST=", "DOCKER_HOST="}
+	env := []string{"XMGR_EXEC_ROOT=" + execRoot, "XMGR_DATA_ROOT=" + dataRoot, "XMGR_HOST=", "DOCKER_HOST=", "XMGR_NO_AUTOSTART="}
 	r := run(t, nil, env, xmgrBin, "images")
 	m := regexp.MustCompile(`xmgr: started the daemon \(pid (\d+)\)`).FindStringSubmatch(r.err)
 	if m != nil {
@@ -148,7 +148,7 @@ func TestNativeDriver(t *testing.T) {
 // client says it started the daemon.
 func TestAutoStartRace(t *testing.T) {
 	dir := t.TempDir()
-	env := []string{"XMGR_EXEC_ROOT=" + filepath.Join(dir, "exec"), "XMGR_DATA_ROOT=" + filepath.Join(dir, "data"), "XMGR_HOST=", "DOCKER_HOST="}
+	env := []string{"XMGR_EXEC_ROOT=" + filepath.Join(dir, "exec"), "XMGR_DATA_ROOT=" + filepath.Join(dir, "data"), "XMGR_HOST=", "DOCKER_HOST=", "XMGR_NO_AUTOSTART="}
 	const n = 4
 	results := make(chan result, n)
 	for i := 0; i < n; i++ {
