@@ -229,7 +229,15 @@ func runRun(c *cli.Context) error {
 		discard(c.Context, cl, id)
 		return startError(err)
 	}
-	if cfg.Tty && isTerminal(os.Stdout) {
+	return awaitExit(ctx, cl, id, cfg.Tty, attached, waitC, waitErr)
+}
+
+// awaitExit follows the terminal's size (with a tty), waits for the
+// attached streams (nil: none) to end and then for the container's exit,
+// whose code becomes the command's. A detach ends it at once.
+func awaitExit(ctx context.Context, cl *client.Client, id string, tty bool, attached <-chan error,
+	waitC <-chan types.ContainerWaitResponse, waitErr <-chan error) error {
+	if tty && isTerminal(os.Stdout) {
 		followTerminalSize(ctx, func(ctx context.Context, h, w uint) error { return cl.ContainerResize(ctx, id, h, w) })
 	}
 	if attached != nil {
@@ -443,24 +451,7 @@ func attachAndFollow(c *cli.Context, cl *client.Client, ctr types.ContainerJSON,
 			return err
 		}
 	}
-	if tty && isTerminal(os.Stdout) {
-		followTerminalSize(ctx, func(ctx context.Context, h, w uint) error { return cl.ContainerResize(ctx, ctr.ID, h, w) })
-	}
-	if err := <-attached; err != nil {
-		if errors.Is(err, errDetached) {
-			return nil
-		}
-		return err
-	}
-	select {
-	case r := <-waitC:
-		if r.StatusCode != 0 {
-			return exitStatus(r.StatusCode)
-		}
-		return nil
-	case err := <-waitErr:
-		return err
-	}
+	return awaitExit(ctx, cl, ctr.ID, tty, attached, waitC, waitErr)
 }
 
 func attachCommand() *cli.Command {
