@@ -135,12 +135,14 @@ func (m *Manager) networkSettings(c *Container) *types.NetworkSettings {
 		cp := *ep
 		ns.Networks[name] = &cp
 	}
-	if c.State.Running() && c.HostConfig.NetworkMode != "host" {
-		ns.SandboxKey = m.netnsPath(c.ID)
+	if c.NetNSPath != "" {
+		ns.SandboxKey = c.NetNSPath
 		ns.SandboxID = c.ID
 	}
 	if ep, ok := c.Networks["bridge"]; ok {
-		ns.Bridge = "xmgr0"
+		if n, err := m.cfg.Network.Get("bridge"); err == nil {
+			ns.Bridge = n.Bridge
+		}
 		ns.EndpointID = ep.EndpointID
 		ns.Gateway = ep.Gateway
 		ns.IPAddress = ep.IPAddress

@@ -223,11 +223,12 @@ func (m *Manager) NetworkConnect(ctx context.Context, idOrName, container string
 		return errdefs.Invalid("container cannot be disconnected from host network or connected to host network")
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if mode := c.HostConfig.NetworkMode; mode == "host" || mode == "none" {
+		c.mu.Unlock()
 		return errdefs.Invalid("container sharing network namespace with another container or host cannot be connected to any other network")
 	}
 	if _, ok := c.Networks[n.Name]; ok {
+		c.mu.Unlock()
 		return errdefs.Conflict("endpoint with name %s already exists in network %s", c.Name, n.Name)
 	}
 	var aliases []string
@@ -238,11 +239,13 @@ func (m *Manager) NetworkConnect(ctx context.Context, idOrName, container string
 	if ep != nil && ep.IPAMConfig != nil {
 		settings.IPAMConfig = ep.IPAMConfig
 	}
-	if c.State.Running() {
-		got, err := m.cfg.Network.Connect(ctx, n.Name, m.netnsPath(c.ID), network.EndpointConfig{
+	running := c.State.Running()
+	if running {
+		got, err := m.cfg.Network.Connect(ctx, n.Name, c.NetNSPath, network.EndpointConfig{
 			ContainerID: c.ID, ContainerName: c.Name, Aliases: aliases,
 		})
 		if err != nil {
+			c.mu.Unlock()
 			return err
 		}
 		settings = endpointSettings(got, aliases)
@@ -251,8 +254,13 @@ func (m *Manager) NetworkConnect(ctx context.Context, idOrName, container string
 		c.Networks = map[string]*types.EndpointSettings{}
 	}
 	c.Networks[n.Name] = settings
-	if err := m.save(c); err != nil {
+	err = m.save(c)
+	c.mu.Unlock()
+	if err != nil {
 		return err
+	}
+	if running {
+		m.updateHosts(c, n.Name)
 	}
 	m.cfg.Events(types.NetworkEventType, "connect", n.ID, map[string]string{"name": n.Name, "type": n.Driver, "container": c.ID})
 	return nil
@@ -273,19 +281,38 @@ func (m *Manager) NetworkDisconnect(ctx context.Context, idOrName, container str
 		return err
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if _, ok := c.Networks[n.Name]; !ok {
+		c.mu.Unlock()
 		return errdefs.Invalid("container %s is not connected to network %s", c.ID[:12], n.Name)
 	}
-	if c.State.Running() {
-		if err := m.cfg.Network.Disconnect(ctx, n.Name, c.ID, m.netnsPath(c.ID)); err != nil {
+	running := c.State.Running()
+	if running {
+		if err := m.cfg.Network.Disconnect(ctx, n.Name, c.ID, c.NetNSPath); err != nil {
+			c.mu.Unlock()
 			return err
 		}
 	}
 	delete(c.Networks, n.Name)
-	if err := m.save(c); err != nil {
+	err = m.save(c)
+	c.mu.Unlock()
+	if err != nil {
 		return err
+	}
+	if running {
+		m.updateHosts(c, n.Name)
 	}
 	m.cfg.Events(types.NetworkEventType, "disconnect", n.ID, map[string]string{"name": n.Name, "type": n.Driver, "container": c.ID})
 	return nil
+}
+
+// updateHosts rewrites the hosts file of a running container that joined
+// or left network, and those of its peers there.
+func (m *Manager) updateHosts(c *Container, network string) {
+	m.hostsMu.Lock()
+	err := m.writeHosts(c)
+	m.hostsMu.Unlock()
+	if err != nil {
+		m.log.Warn("rewriting a hosts file", "id", c.ID, "err", err)
+	}
+	m.refreshPeers(c.ID, []string{network})
 }

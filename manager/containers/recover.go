@@ -203,8 +203,9 @@ func (m *Manager) dropOrphans() {
 	if ents, err := os.ReadDir(filepath.Join(m.cfg.ExecRoot, "netns")); err == nil {
 		for _, e := range ents {
 			if !known(e.Name()) {
-				m.disconnectAll(e.Name(), m.netnsPath(e.Name()))
-				m.cfg.Network.RemoveNetNS(m.netnsPath(e.Name()))
+				if err := m.cfg.Network.Release(context.Background(), e.Name(), m.netnsPath(e.Name())); err != nil {
+					m.log.Warn("releasing an orphaned network namespace", "id", e.Name(), "err", err)
+				}
 			}
 		}
 	}
