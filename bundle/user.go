@@ -33,6 +33,13 @@ type resolvedUser struct {
 	home string
 }
 
+// ResolveUser is resolveUser for other packages (docker exec -u): the
+// process user and the user's home directory.
+func ResolveUser(rootfs, spec string, groupAdd []string) (rspec.User, string, error) {
+	u, err := resolveUser(rootfs, spec, groupAdd)
+	return u.User, u.home, err
+}
+
 // resolveUser resolves spec ("", "uid", "name", "uid:gid", "name:group")
 // against the rootfs's /etc/passwd and /etc/group as Docker (runc's user
 // package) does: a numeric id needs no entry, a name does; the primary

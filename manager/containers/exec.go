@@ -1,7 +1,6 @@
 package containers
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -15,9 +14,9 @@ import (
 	"sync"
 	"time"
 
-	securejoin "github.com/cyphar/filepath-securejoin"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/xrt-dev/xrt/bundle"
 	"github.com/xrt-dev/xrt/manager/api/server"
 	"github.com/xrt-dev/xrt/manager/api/types"
 	"github.com/xrt-dev/xrt/manager/errdefs"
@@ -317,111 +316,11 @@ func mergeEnvVars(base, over []string) []string {
 	return out
 }
 
-// lookupUser resolves "user[:group]" (names or numbers) in the
-// container's /etc/passwd and /etc/group, as docker exec -u does: a
-// number needs no entry, a name does; without a group the user's primary
-// group and the groups listing it apply.
+// lookupUser resolves "user[:group]" in the container's /etc/passwd and
+// /etc/group as the container's own user was (docker exec -u).
 func lookupUser(rootfs, spec string) (rspec.User, error) {
-	userArg, groupArg, hasGroup := strings.Cut(spec, ":")
-	var u rspec.User
-	name := ""
-	uid, numErr := strconv.ParseUint(userArg, 10, 31)
-	found := false
-	err := readColonEntries(rootfs, "/etc/passwd", func(f []string) bool {
-		if len(f) < 4 {
-			return false
-		}
-		if (numErr == nil && f[2] == userArg) || (numErr != nil && f[0] == userArg) {
-			id, err1 := strconv.ParseUint(f[2], 10, 31)
-			gid, err2 := strconv.ParseUint(f[3], 10, 31)
-			if err1 != nil || err2 != nil {
-				return false
-			}
-			u.UID, u.GID, name, found = uint32(id), uint32(gid), f[0], true
-			return true
-		}
-		return false
-	})
-	if err != nil {
-		return u, err
-	}
-	if !found {
-		if numErr != nil {
-			return u, fmt.Errorf("unable to find user %s: no matching entries in passwd file", userArg)
-		}
-		u.UID = uint32(uid)
-	}
-	if hasGroup && groupArg != "" {
-		gid, gNumErr := strconv.ParseUint(groupArg, 10, 31)
-		gfound := false
-		err := readColonEntries(rootfs, "/etc/group", func(f []string) bool {
-			if len(f) >= 3 && ((gNumErr == nil && f[2] == groupArg) || (gNumErr != nil && f[0] == groupArg)) {
-				if id, err := strconv.ParseUint(f[2], 10, 31); err == nil {
-					u.GID, gfound = uint32(id), true
-					return true
-				}
-			}
-			return false
-		})
-		if err != nil {
-			return u, err
-		}
-		if !gfound {
-			if gNumErr != nil {
-				return u, fmt.Errorf("unable to find group %s: no matching entries in group file", groupArg)
-			}
-			u.GID = uint32(gid)
-		}
-		return u, nil
-	}
-	if name != "" {
-		err := readColonEntries(rootfs, "/etc/group", func(f []string) bool {
-			if len(f) >= 4 {
-				for _, m := range strings.Split(f[3], ",") {
-					if m == name {
-						if id, err := strconv.ParseUint(f[2], 10, 31); err == nil {
-							u.AdditionalGids = append(u.AdditionalGids, uint32(id))
-						}
-						break
-					}
-				}
-			}
-			return false
-		})
-		if err != nil {
-			return u, err
-		}
-	}
-	return u, nil
-}
-
-// readColonEntries calls fn with the fields of each line of the file name
-// inside rootfs (resolved inside it) until fn returns true. A missing file
-// has no entries.
-func readColonEntries(rootfs, name string, fn func([]string) bool) error {
-	p, err := securejoin.SecureJoin(rootfs, name)
-	if err != nil {
-		return err
-	}
-	f, err := os.Open(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if fn(strings.Split(line, ":")) {
-			return nil
-		}
-	}
-	return sc.Err()
+	u, _, err := bundle.ResolveUser(rootfs, spec, nil)
+	return u, err
 }
 
 // ExecInspect describes an exec.
