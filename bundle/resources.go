@@ -46,14 +46,25 @@ func setNamespaces(s *rspec.Spec, o *Options) error {
 }
 
 func setResources(s *rspec.Spec, o *Options) error {
-	r := &rspec.LinuxResources{}
-	mem, err := memory(o.Memory, o.MemoryReservation, o.MemorySwap)
+	r, err := Resources(o)
 	if err != nil {
 		return err
 	}
+	s.Linux.Resources = r
+	return nil
+}
+
+// Resources are the cgroup limits of o (memory, cpu, pids), checked as
+// Docker checks them; `update` applies them to a running container.
+func Resources(o *Options) (*rspec.LinuxResources, error) {
+	r := &rspec.LinuxResources{}
+	mem, err := memory(o.Memory, o.MemoryReservation, o.MemorySwap)
+	if err != nil {
+		return nil, err
+	}
 	r.Memory = mem
 	if r.CPU, err = cpu(o); err != nil {
-		return err
+		return nil, err
 	}
 	if o.PidsLimit != nil {
 		limit := *o.PidsLimit
@@ -62,8 +73,7 @@ func setResources(s *rspec.Spec, o *Options) error {
 		}
 		r.Pids = &rspec.LinuxPids{Limit: &limit}
 	}
-	s.Linux.Resources = r
-	return nil
+	return r, nil
 }
 
 // memory applies Docker's checks and its swap rule: swap (memory plus

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -149,15 +148,8 @@ func restartPolicyValid(p types.RestartPolicy) error {
 // checks and conversions (--cpus to a quota, swap defaults) of bundle,
 // the code create uses.
 func linuxResources(id string, r types.Resources) (*rspec.LinuxResources, error) {
-	// bundle.Generate needs a rootfs: an empty directory does (no
-	// /etc/passwd to read, nothing mounted).
-	empty, err := os.MkdirTemp("", "xmgr-update-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(empty)
-	spec, err := bundle.Generate(bundle.Options{
-		ID: id, Rootfs: empty, Cmd: []string{"true"},
+	res, err := bundle.Resources(&bundle.Options{
+		ID:     id,
 		Memory: r.Memory, MemoryReservation: r.MemoryReservation, MemorySwap: r.MemorySwap,
 		NanoCPUs: r.NanoCPUs, CPUShares: r.CPUShares, CpusetCpus: r.CpusetCpus, CpusetMems: r.CpusetMems,
 		PidsLimit: r.PidsLimit,
@@ -165,11 +157,6 @@ func linuxResources(id string, r types.Resources) (*rspec.LinuxResources, error)
 	if err != nil {
 		return nil, err
 	}
-	res := spec.Linux.Resources
-	if res == nil {
-		res = &rspec.LinuxResources{}
-	}
-	res.Devices = nil // update changes limits only, never device rules
 	if r.CPUPeriod != 0 || r.CPUQuota != 0 {
 		if res.CPU == nil {
 			res.CPU = &rspec.LinuxCPU{}
