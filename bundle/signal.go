@@ -1,12 +1,11 @@
 package bundle
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/xrt-dev/xrt/specs"
 )
 
 // StopSignal is the signal that stops the container: the run's, else the
@@ -23,20 +22,5 @@ func StopSignal(o Options) (syscall.Signal, error) {
 	return ParseSignal(name)
 }
 
-// ParseSignal reads "SIGTERM", "term" or "15".
-func ParseSignal(s string) (syscall.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("invalid signal %q", s)
-		}
-		return syscall.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("invalid signal %q", s)
-}
+// ParseSignal reads "SIGTERM", "term" or "15" (specs.ParseSignal).
+func ParseSignal(s string) (syscall.Signal, error) { return specs.ParseSignal(s) }

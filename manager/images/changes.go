@@ -8,9 +8,9 @@ import (
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 
 	"github.com/xrt-dev/xrt/manager/errdefs"
+	"github.com/xrt-dev/xrt/specs"
 )
 
 // ApplyChanges applies Dockerfile instructions to an image's run config, as
@@ -405,17 +405,7 @@ func parsePorts(s string) ([]string, error) {
 // checkSignal accepts what Docker's STOPSIGNAL does: a number or a name
 // with or without SIG.
 func checkSignal(s string) error {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return fmt.Errorf("invalid signal: %s", s)
-		}
-		return nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if unix.SignalNum(name) == 0 {
+	if _, err := specs.ParseSignal(s); err != nil {
 		return fmt.Errorf("invalid signal: %s", s)
 	}
 	return nil

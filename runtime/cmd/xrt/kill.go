@@ -3,13 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/xrt-dev/xrt/runtime/container"
+	"github.com/xrt-dev/xrt/specs"
 )
 
 var killCommand = &cli.Command{
@@ -39,22 +38,7 @@ var killCommand = &cli.Command{
 }
 
 // parseSignal takes a number, or a name with or without "SIG" in any case.
-func parseSignal(s string) (unix.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("signal %d: out of range", n)
-		}
-		return unix.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("unknown signal %q", s)
-}
+func parseSignal(s string) (unix.Signal, error) { return specs.ParseSignal(s) }
 
 var deleteCommand = &cli.Command{
 	Name:      "delete",
