@@ -18,29 +18,46 @@ type Mount struct {
 	Options []string
 }
 
-// flagOptions are the options that are mount flags, not file system data.
+// flagOptions are the words of mount(8)'s options that are flags of
+// mount(2) rather than file system data; clear means the word turns its
+// flag off.
 var flagOptions = map[string]struct {
 	clear bool
 	flag  uintptr
 }{
-	"ro":          {false, unix.MS_RDONLY},
-	"rw":          {true, unix.MS_RDONLY},
-	"bind":        {false, unix.MS_BIND},
-	"rbind":       {false, unix.MS_BIND | unix.MS_REC},
-	"nosuid":      {false, unix.MS_NOSUID},
-	"suid":        {true, unix.MS_NOSUID},
-	"nodev":       {false, unix.MS_NODEV},
-	"dev":         {true, unix.MS_NODEV},
-	"noexec":      {false, unix.MS_NOEXEC},
-	"exec":        {true, unix.MS_NOEXEC},
-	"noatime":     {false, unix.MS_NOATIME},
-	"relatime":    {false, unix.MS_RELATIME},
-	"strictatime": {false, unix.MS_STRICTATIME},
-	"sync":        {false, unix.MS_SYNCHRONOUS},
+	"defaults":      {false, 0},
+	"ro":            {false, unix.MS_RDONLY},
+	"rw":            {true, unix.MS_RDONLY},
+	"bind":          {false, unix.MS_BIND},
+	"rbind":         {false, unix.MS_BIND | unix.MS_REC},
+	"nosuid":        {false, unix.MS_NOSUID},
+	"suid":          {true, unix.MS_NOSUID},
+	"nodev":         {false, unix.MS_NODEV},
+	"dev":           {true, unix.MS_NODEV},
+	"noexec":        {false, unix.MS_NOEXEC},
+	"exec":          {true, unix.MS_NOEXEC},
+	"sync":          {false, unix.MS_SYNCHRONOUS},
+	"async":         {true, unix.MS_SYNCHRONOUS},
+	"dirsync":       {false, unix.MS_DIRSYNC},
+	"mand":          {false, unix.MS_MANDLOCK},
+	"nomand":        {true, unix.MS_MANDLOCK},
+	"noatime":       {false, unix.MS_NOATIME},
+	"atime":         {true, unix.MS_NOATIME},
+	"nodiratime":    {false, unix.MS_NODIRATIME},
+	"diratime":      {true, unix.MS_NODIRATIME},
+	"relatime":      {false, unix.MS_RELATIME},
+	"norelatime":    {true, unix.MS_RELATIME},
+	"strictatime":   {false, unix.MS_STRICTATIME},
+	"nostrictatime": {true, unix.MS_STRICTATIME},
 }
 
-func parseOptions(opts []string) (flags uintptr, data []string) {
+// ParseOptions splits mount(8)-style options into mount(2) flags and the
+// file system's data words (empty words are dropped).
+func ParseOptions(opts []string) (flags uintptr, data []string) {
 	for _, o := range opts {
+		if o == "" {
+			continue
+		}
 		if f, ok := flagOptions[o]; ok {
 			if f.clear {
 				flags &^= f.flag
@@ -60,7 +77,7 @@ func parseOptions(opts []string) (flags uintptr, data []string) {
 // with relative names, in a thread of its own so that no other goroutine
 // sees the changed working directory.
 func (m Mount) Mount(target string) error {
-	flags, data := parseOptions(m.Options)
+	flags, data := ParseOptions(m.Options)
 	if flags&unix.MS_BIND != 0 {
 		if err := unix.Mount(m.Source, target, "", flags&^unix.MS_RDONLY, ""); err != nil {
 			return fmt.Errorf("bind mount %s on %s: %w", m.Source, target, err)

@@ -305,9 +305,9 @@ func TestParseOptions(t *testing.T) {
 		{[]string{"ro", "rbind"}, 1 | 4096 | 16384, ""},
 		{[]string{"rw", "nosuid", "lowerdir=/a", "index=off"}, 2, "lowerdir=/a,index=off"},
 	} {
-		f, d := parseOptions(tc.in)
+		f, d := ParseOptions(tc.in)
 		if f != tc.flags || strings.Join(d, ",") != tc.data {
-			t.Errorf("parseOptions(%v) = %x %q", tc.in, f, d)
+			t.Errorf("ParseOptions(%v) = %x %q", tc.in, f, d)
 		}
 	}
 	dir, opts, ok := relativeLowers([]string{"index=off", "lowerdir=/r/l/AAA:/r/l/BBB", "upperdir=/r/x/diff"})

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xrt-dev/xrt/manager/errdefs"
+	"github.com/xrt-dev/xrt/manager/snapshots"
 )
 
 // Mount notes that the container uses the volume and returns the host path
@@ -95,56 +96,9 @@ func mountFileSystem(v *Volume) error {
 	return nil
 }
 
-// mountFlags are the words of o that are flags of mount(2) rather than
-// file system data; clear means the word turns its flag off.
-var mountFlags = map[string]struct {
-	clear bool
-	flag  uintptr
-}{
-	"defaults":      {false, 0},
-	"ro":            {false, unix.MS_RDONLY},
-	"rw":            {true, unix.MS_RDONLY},
-	"bind":          {false, unix.MS_BIND},
-	"rbind":         {false, unix.MS_BIND | unix.MS_REC},
-	"nosuid":        {false, unix.MS_NOSUID},
-	"suid":          {true, unix.MS_NOSUID},
-	"nodev":         {false, unix.MS_NODEV},
-	"dev":           {true, unix.MS_NODEV},
-	"noexec":        {false, unix.MS_NOEXEC},
-	"exec":          {true, unix.MS_NOEXEC},
-	"sync":          {false, unix.MS_SYNCHRONOUS},
-	"async":         {true, unix.MS_SYNCHRONOUS},
-	"dirsync":       {false, unix.MS_DIRSYNC},
-	"mand":          {false, unix.MS_MANDLOCK},
-	"nomand":        {true, unix.MS_MANDLOCK},
-	"noatime":       {false, unix.MS_NOATIME},
-	"atime":         {true, unix.MS_NOATIME},
-	"nodiratime":    {false, unix.MS_NODIRATIME},
-	"diratime":      {true, unix.MS_NODIRATIME},
-	"relatime":      {false, unix.MS_RELATIME},
-	"norelatime":    {true, unix.MS_RELATIME},
-	"strictatime":   {false, unix.MS_STRICTATIME},
-	"nostrictatime": {true, unix.MS_STRICTATIME},
-}
-
 // parseMountOptions splits o ("size=100m,ro,uid=1000") into mount flags and
 // the data string for the file system.
 func parseMountOptions(o string) (uintptr, string) {
-	var flags uintptr
-	var data []string
-	for _, word := range strings.Split(o, ",") {
-		if word == "" {
-			continue
-		}
-		f, ok := mountFlags[word]
-		switch {
-		case !ok:
-			data = append(data, word)
-		case f.clear:
-			flags &^= f.flag
-		default:
-			flags |= f.flag
-		}
-	}
+	flags, data := snapshots.ParseOptions(strings.Split(o, ","))
 	return flags, strings.Join(data, ",")
 }
