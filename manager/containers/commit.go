@@ -216,5 +216,5 @@ func tarEntry(tw *tar.Writer, p, name string, links map[[2]uint64]string) error 
 	if err != nil {
 		return err
 	}
-	return writeEntry(tw, p, name, fi, links)
+	return archive.WriteEntry(tw, p, name, fi, links)
 }

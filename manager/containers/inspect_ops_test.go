@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xrt-dev/xrt/manager/api/types"
+	"github.com/xrt-dev/xrt/manager/archive"
 	"github.com/xrt-dev/xrt/manager/errdefs"
 )
 
@@ -206,7 +207,7 @@ func TestArchivePathsStayInside(t *testing.T) {
 	// GET of a directory: entries named from its last element.
 	var buf bytes.Buffer
 	rp, _, _ = statIn(root, "/data", "c1")
-	if err := tarPath(&buf, rp.host, rp.name); err != nil {
+	if err := archive.TarPath(&buf, rp.host, rp.name); err != nil {
 		t.Fatal(err)
 	}
 	var names []string

@@ -250,62 +250,11 @@ func copyToContainer(c *cli.Context, cl *client.Client, src string, dst cpEnd) e
 
 // writeTree writes the file or directory root as a tar whose entries are
 // named under top ("" for a directory's contents only).
-func writeTree(w io.Writer, root string, info fs.FileInfo, top string) error {
-	if !info.IsDir() {
-		tw := tar.NewWriter(w)
-		if err := writeEntry(tw, root, info, top); err != nil {
-			return err
-		}
-		return tw.Close()
+func writeTree(w io.Writer, root string, _ fs.FileInfo, top string) error {
+	if top == "" {
+		top = "/"
 	}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(archive.Tar(pw, root)) }()
-	tw := tar.NewWriter(w)
-	if top != "" {
-		if err := writeEntry(tw, root, info, top); err != nil {
-			pr.CloseWithError(err)
-			return err
-		}
-	}
-	err := copyEntries(tw, pr, prefixWith(top))
-	pr.CloseWithError(err)
-	if err != nil {
-		return err
-	}
-	return tw.Close()
-}
-
-// writeEntry writes one file system object (not a directory's contents)
-// named name.
-func writeEntry(tw *tar.Writer, p string, info fs.FileInfo, name string) error {
-	link := ""
-	if info.Mode()&fs.ModeSymlink != 0 {
-		var err error
-		if link, err = os.Readlink(p); err != nil {
-			return err
-		}
-	}
-	hdr, err := tar.FileInfoHeader(info, link)
-	if err != nil {
-		return fmt.Errorf("%s: %w", p, err)
-	}
-	hdr.Name, hdr.Uname, hdr.Gname = name, "", ""
-	if info.IsDir() {
-		hdr.Name += "/"
-	}
-	if err := tw.WriteHeader(hdr); err != nil {
-		return err
-	}
-	if !info.Mode().IsRegular() {
-		return nil
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(tw, f)
-	return err
+	return archive.TarPath(w, root, top)
 }
 
 // rebaseTar copies the tar r to w with every entry renamed by rename;
@@ -386,15 +335,5 @@ func replaceTop(prefix, top string) func(string) (string, bool) {
 			return top, true
 		}
 		return top + "/" + rest, true
-	}
-}
-
-// prefixWith puts every entry under top ("" keeps the names).
-func prefixWith(top string) func(string) (string, bool) {
-	return func(name string) (string, bool) {
-		if top == "" {
-			return name, true
-		}
-		return top + "/" + name, true
 	}
 }
