@@ -122,6 +122,11 @@ func (m *Manager) ContainerCreate(ctx context.Context, name string, req *types.C
 		return fail(fmt.Errorf("container %s: preparing its file system: %w", id, err))
 	}
 	undo = append(undo, func() { m.cfg.Layers.Snapshotter().Remove(c.SnapshotKey) })
+	unmake, err := makeBindSources(hc.Binds)
+	if err != nil {
+		return fail(err)
+	}
+	undo = append(undo, unmake)
 	made, err := m.createVolumes(c, volumeOpts)
 	undo = append(undo, func() {
 		for _, v := range made {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -37,8 +38,8 @@ var propagations = map[string]bool{
 // parseMounts reads -v (Binds), --mount (Mounts), --tmpfs and the image's
 // VOLUMEs into the container's mount points, checking each as Docker
 // does. The second result holds, for each mount point, the --mount volume
-// options (labels, driver options) a new volume is created with. Host
-// directories of -v binds that do not exist are created, as Docker does.
+// options (labels, driver options) a new volume is created with. It
+// makes nothing: see makeBindSources.
 func parseMounts(cfg *types.ContainerConfig, hc *types.HostConfig) ([]MountPoint, []*types.VolumeOptions, error) {
 	var mps []MountPoint
 	var opts []*types.VolumeOptions
@@ -53,14 +54,10 @@ func parseMounts(cfg *types.ContainerConfig, hc *types.HostConfig) ([]MountPoint
 		opts = append(opts, o)
 		return nil
 	}
-	var mkdirs []string
 	for _, spec := range hc.Binds {
 		mp, err := parseBind(spec)
 		if err != nil {
 			return nil, nil, err
-		}
-		if mp.Type == mountBind {
-			mkdirs = append(mkdirs, mp.Source)
 		}
 		if err := add(mp, nil); err != nil {
 			return nil, nil, err
@@ -110,15 +107,38 @@ func parseMounts(cfg *types.ContainerConfig, hc *types.HostConfig) ([]MountPoint
 		}
 		add(MountPoint{Type: mountVolume, Destination: dst, RW: true, Anonymous: true}, nil)
 	}
-	// Only now that every option is valid: make the missing bind sources.
-	for _, dir := range mkdirs {
-		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return nil, nil, errdefs.Invalid("error while creating mount source path '%s': %v", dir, err)
-			}
+	return mps, opts, nil
+}
+
+// makeBindSources creates the host directories of -v binds that do not
+// exist, as Docker does (--mount binds must exist). undo removes the
+// directories it made, for a create that fails later.
+func makeBindSources(binds []string) (undo func(), err error) {
+	var made []string // deepest first within each source
+	undo = func() {
+		for _, d := range made {
+			os.Remove(d)
 		}
 	}
-	return mps, opts, nil
+	for _, spec := range binds {
+		mp, err := parseBind(spec)
+		if err != nil || mp.Type != mountBind {
+			continue // parseMounts has refused a bad one already
+		}
+		var missing []string
+		for d := mp.Source; d != "/" && d != "."; d = filepath.Dir(d) {
+			if _, err := os.Lstat(d); !errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			missing = append(missing, d)
+		}
+		if err := os.MkdirAll(mp.Source, 0o755); err != nil {
+			undo()
+			return func() {}, errdefs.Invalid("error while creating mount source path '%s': %v", mp.Source, err)
+		}
+		made = append(made, missing...)
+	}
+	return undo, nil
 }
 
 // parseBind reads one -v: "dst" (an anonymous volume), "src:dst" or
