@@ -1,0 +1,9 @@
+package build
+
+import (
+	_ "github.com/moby/buildkit/frontend/dockerfile/instructions"
+	_ "github.com/moby/buildkit/frontend/dockerfile/parser"
+	_ "github.com/moby/buildkit/frontend/dockerfile/shell"
+	_ "github.com/moby/patternmatcher"
+	_ "github.com/moby/patternmatcher/ignorefile"
+)
