@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job, Docker's classic first run with our tools: build the
-# examples/chit-chat web app into an image FROM scratch, load it into xmgr
+# examples/chit-chat web app into an image FROM scratch with `xmgr build`
 # (the daemon starts on first use, with the default roots), run it with
 # `xmgr run -d -p 3000:3000`, and check that it answers on localhost:3000.
 # The app keeps running afterwards, for you to open in a browser.

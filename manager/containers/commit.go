@@ -1,20 +1,16 @@
 package containers
 
 import (
-	"archive/tar"
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path"
-	"path/filepath"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/xrt-dev/xrt/manager/api/server"
 	"github.com/xrt-dev/xrt/manager/api/types"
-	"github.com/xrt-dev/xrt/manager/archive"
 	"github.com/xrt-dev/xrt/manager/errdefs"
 	"github.com/xrt-dev/xrt/manager/images"
 )
@@ -41,7 +37,7 @@ func (m *Manager) ContainerCommit(ctx context.Context, name string, opts server.
 	}
 
 	c.mu.Lock()
-	status, imageID, key := c.State.Status, c.ImageID, c.SnapshotKey
+	status, imageID, key, chainID := c.State.Status, c.ImageID, c.SnapshotKey, c.ChainID
 	ccfg := types.ContainerConfig{}
 	if c.Config != nil {
 		ccfg = *c.Config
@@ -76,20 +72,11 @@ func (m *Manager) ContainerCommit(ctx context.Context, name string, opts server.
 		}
 	}
 
-	sn := m.cfg.Layers.Snapshotter()
-	dir, wo, err := sn.Dir(key)
-	if err != nil {
-		return "", fmt.Errorf("commit: the container's snapshot: %w", err)
-	}
 	pr, pw := io.Pipe()
 	go func() {
-		if wo == archive.WhiteoutOverlay {
-			// The upper directory is the diff; Tar turns overlay
-			// whiteouts into ".wh." entries.
-			pw.CloseWithError(archive.Tar(pw, dir))
-			return
-		}
-		pw.CloseWithError(m.copyDiffTar(pw, c, dir))
+		// The layer store writes the snapshot's changes as a layer,
+		// leaving out the runtime's mount points (the init layer).
+		pw.CloseWithError(m.cfg.Layers.Diff(ctx, pw, key, digest.Digest(chainID)))
 	}()
 	h := ocispec.History{CreatedBy: strings.Join(ccfg.Cmd, " "), Comment: opts.Comment, Author: opts.Author}
 	img, err := m.cfg.Images.Commit(ctx, parent, pr, cfg, h, ref)
@@ -180,41 +167,4 @@ func imageConfigOf(c types.ContainerConfig) ocispec.ImageConfig {
 	cfg.ExposedPorts = unionSet(nil, c.ExposedPorts)
 	cfg.Volumes = unionSet(nil, c.Volumes)
 	return cfg
-}
-
-// copyDiffTar writes the diff of a full-copy snapshot (the native
-// driver) as a layer: the entries added or changed, and ".wh." entries
-// for the deleted ones.
-func (m *Manager) copyDiffTar(w io.Writer, c *Container, dir string) error {
-	c.mu.Lock()
-	changes, err := m.changesLocked(c)
-	c.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	tw := tar.NewWriter(w)
-	for _, ch := range changes {
-		rel := strings.TrimPrefix(ch.Path, "/")
-		if ch.Kind == types.ChangeDelete {
-			d, base := path.Split(rel)
-			if err := tw.WriteHeader(&tar.Header{Name: d + ".wh." + base, Typeflag: tar.TypeReg, Mode: 0o644}); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := tarEntry(tw, filepath.Join(dir, rel), rel, nil); err != nil {
-			return err
-		}
-	}
-	return tw.Close()
-}
-
-// tarEntry writes the file at p (not following a symlink) as entry name;
-// links maps inodes to the first name written, for hardlinks (nil: none).
-func tarEntry(tw *tar.Writer, p, name string, links map[[2]uint64]string) error {
-	fi, err := os.Lstat(p)
-	if err != nil {
-		return err
-	}
-	return archive.WriteEntry(tw, p, name, fi, links)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/xrt-dev/xrt/manager/api/server"
+	"github.com/xrt-dev/xrt/manager/build"
 	"github.com/xrt-dev/xrt/manager/containers"
 	"github.com/xrt-dev/xrt/manager/content"
 	"github.com/xrt-dev/xrt/manager/images"
@@ -123,8 +125,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 	if err != nil {
 		return nil, err
 	}
+	builder := build.New(build.Config{
+		Images: d.images, Layers: ls, Containers: d.containers,
+		Pull: func(ctx context.Context, ref string, out io.Writer) (string, error) {
+			return b.PullImage(ctx, ref, "", nil, out)
+		},
+		TempDir: filepath.Join(cfg.DataRoot, "tmp", "build"), Log: log,
+	})
+	if err := builder.Cleanup(); err != nil {
+		log.Warn("cleaning up interrupted builds", "err", err)
+	}
+	step("build cleanup")
 	d.server = server.New(server.Config{
-		Images: b, Registry: b, System: sys,
+		Images: b, Registry: b, System: sys, Builder: builder,
 		Containers: d.containers, Networks: d.containers, Volumes: d.containers,
 		ServerHeader: "xmgr/" + cfg.Version + " (linux)", Logger: log,
 	})

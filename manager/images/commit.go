@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -17,10 +18,11 @@ import (
 	"github.com/xrt-dev/xrt/manager/errdefs"
 )
 
-// commitConfig is the config `docker commit` writes: the OCI fields plus
-// Docker's comment and legacy parent.
+// commitConfig is the config `docker commit` and Docker's classic builder
+// write: the OCI fields, the config's Docker extensions (Healthcheck,
+// OnBuild, Shell), and Docker's comment and legacy parent.
 type commitConfig struct {
-	ocispec.Image
+	dockerspec.DockerOCIImage
 	Comment string `json:"comment,omitempty"`
 	Parent  string `json:"parent,omitempty"`
 }
@@ -31,8 +33,29 @@ type commitConfig struct {
 // entries adds no layer: its history entry is marked empty_layer. cfg is
 // the new image's run config; h is its history entry (CreatedBy, Comment,
 // Author; Created is set here) appended to the parent's history; ref (""
-// for none) tags it. The image's author and comment are h's.
-func (s *Service) Commit(ctx context.Context, parent *Image, layerTar io.Reader, cfg ocispec.ImageConfig, h ocispec.History, ref string) (_ *Image, err error) {
+// for none) tags it. The image's author and comment are h's, and parent
+// is recorded as its parent image.
+func (s *Service) Commit(ctx context.Context, parent *Image, layerTar io.Reader, cfg ocispec.ImageConfig, h ocispec.History, ref string) (*Image, error) {
+	return s.CommitConfig(ctx, parent, layerTar, dockerspec.DockerOCIImageConfig{ImageConfig: cfg}, h, ref)
+}
+
+// ConfigOf returns the image's run config with Docker's extensions
+// (Healthcheck, OnBuild, Shell), which ocispec.ImageConfig has no place
+// for. An unreadable config gives the zero value.
+func ConfigOf(img *Image) dockerspec.DockerOCIImageConfig {
+	var doc struct {
+		Config dockerspec.DockerOCIImageConfig `json:"config"`
+	}
+	if err := json.Unmarshal(img.RawConfig, &doc); err != nil {
+		return dockerspec.DockerOCIImageConfig{ImageConfig: img.Config.Config}
+	}
+	return doc.Config
+}
+
+// CommitConfig is Commit with Docker's config extensions: the builder's
+// HEALTHCHECK, ONBUILD and SHELL are kept in the config as Docker names
+// them ("Healthcheck", "OnBuild", "Shell").
+func (s *Service) CommitConfig(ctx context.Context, parent *Image, layerTar io.Reader, cfg dockerspec.DockerOCIImageConfig, h ocispec.History, ref string) (_ *Image, err error) {
 	var tags []string
 	if ref != "" {
 		n, err := parseName(ref)
@@ -58,7 +81,7 @@ func (s *Service) Commit(ctx context.Context, parent *Image, layerTar io.Reader,
 		diffIDs     []digest.Digest
 		history     []ocispec.History
 		blobs       []ocispec.Descriptor
-		parentID    string
+		parentID    digest.Digest
 	)
 	if parent != nil {
 		if n := len(parent.Layers); n > 0 {
@@ -72,7 +95,7 @@ func (s *Service) Commit(ctx context.Context, parent *Image, layerTar io.Reader,
 		if blobs, err = s.layerBlobs(parent); err != nil {
 			return nil, fmt.Errorf("commit: parent image %s: %w", ShortID(parent.ID), err)
 		}
-		parentID = parent.ID.String()
+		parentID = parent.ID
 	}
 
 	br := bufio.NewReaderSize(layerTar, 64<<10)
@@ -87,16 +110,18 @@ func (s *Service) Commit(ctx context.Context, parent *Image, layerTar io.Reader,
 	created := time.Now().UTC()
 	h.Created = &created
 	c := commitConfig{
-		Image: ocispec.Image{
-			Created:  &created,
-			Author:   h.Author,
-			Platform: platform,
-			Config:   cfg,
-			RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: diffIDs},
-			History:  append(history, h),
+		DockerOCIImage: dockerspec.DockerOCIImage{
+			Image: ocispec.Image{
+				Created:  &created,
+				Author:   h.Author,
+				Platform: platform,
+				RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: diffIDs},
+				History:  append(history, h),
+			},
+			Config: cfg,
 		},
 		Comment: h.Comment,
-		Parent:  parentID,
+		Parent:  parentID.String(),
 	}
 	config, err := json.Marshal(c)
 	if err != nil {
@@ -108,7 +133,7 @@ func (s *Service) Commit(ctx context.Context, parent *Image, layerTar io.Reader,
 		Config:    ocispec.Descriptor{MediaType: mediaTypeDockerConfig, Digest: digest.FromBytes(config), Size: int64(len(config))},
 		Layers:    blobs,
 	}
-	img, err := s.Register(ctx, m, "", m.MediaType, config, tags, "")
+	img, err := s.register(ctx, m, "", m.MediaType, config, tags, "", parentID)
 	if err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}

@@ -12,7 +12,10 @@ import (
 
 // HistoryItem is one line of `docker history`.
 type HistoryItem struct {
-	ID        string // the image ID on the newest line, "<missing>" on the others
+	// ID is the image the step made: the image itself on the newest
+	// line, then its parents while they are in the store (a local build's
+	// steps), "<missing>" past them.
+	ID        string
 	Created   time.Time
 	CreatedBy string
 	Tags      []string
@@ -25,6 +28,7 @@ type HistoryItem struct {
 // the config's diff IDs, as Docker does.
 func (s *Service) History(ref string) ([]HistoryItem, error) {
 	var img *Image
+	var chain []*Image // img, its parent, ...
 	sizes := map[digest.Digest]int64{}
 	err := s.db.View(context.Background(), func(tx *metadata.Tx) error {
 		rec, _, err := resolveRecord(tx, ref)
@@ -40,6 +44,25 @@ func (s *Service) History(ref string) ([]HistoryItem, error) {
 				return err
 			}
 			sizes[c] = l.Size
+		}
+		chain = append(chain, img)
+		// Docker's walk: one history line per image up the parent chain,
+		// as each build step adds one line and makes one image.
+		seen := map[digest.Digest]bool{rec.ID: true}
+		for p := rec.Parent; p != "" && !seen[p] && len(chain) < len(img.Config.History); {
+			prec, err := tx.GetImage(p)
+			if errdefs.IsNotFound(err) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			pimg, err := loadImage(tx, prec)
+			if err != nil {
+				return err
+			}
+			chain = append(chain, pimg)
+			seen[p], p = true, prec.Parent
 		}
 		return nil
 	})
@@ -66,9 +89,9 @@ func (s *Service) History(ref string) ([]HistoryItem, error) {
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
 		out[i], out[j] = out[j], out[i]
 	}
-	if len(out) > 0 {
-		out[0].ID = img.ID.String()
-		out[0].Tags = img.RepoTags
+	for i := 0; i < len(out) && i < len(chain); i++ {
+		out[i].ID = chain[i].ID.String()
+		out[i].Tags = chain[i].RepoTags
 	}
 	return out, nil
 }

@@ -16,10 +16,12 @@ import (
 // ListFilter selects images as `docker images --filter` (and, for Until
 // and LabelNot, `docker image prune --filter`) does.
 type ListFilter struct {
-	// All includes intermediate images (untagged parents of others). Images
-	// made here have no parents yet, so it changes nothing today.
+	// All includes intermediate images: those without a name that are
+	// the parent of another image (a build's steps).
 	All bool
-	// Dangling: true keeps only untagged images, false only tagged ones.
+	// Dangling: true keeps only the untagged images that are no image's
+	// parent, false only named ones. As Docker's, dangling=true ignores
+	// All: intermediate images are never dangling.
 	Dangling *bool
 	// Reference keeps images with a name matching any of these patterns
 	// (path.Match on the familiar "name:tag" or "name"), and shows only the
@@ -60,6 +62,10 @@ func (s *Service) List(f ListFilter) ([]*Image, error) {
 		if err != nil {
 			return err
 		}
+		hasChild := map[string]bool{}
+		for _, rec := range recs {
+			hasChild[rec.Parent.String()] = true
+		}
 		for _, rec := range recs {
 			if before != nil && !rec.Created.Before(before.Created) {
 				continue
@@ -71,8 +77,17 @@ func (s *Service) List(f ListFilter) ([]*Image, error) {
 				continue
 			}
 			t, d := tags[rec.ID], digests[rec.ID]
-			if f.Dangling != nil && *f.Dangling != (len(t) == 0) {
-				continue
+			switch unnamed := len(t)+len(d) == 0; {
+			case f.Dangling != nil && *f.Dangling:
+				if len(t) > 0 || hasChild[rec.ID.String()] {
+					continue
+				}
+			case f.Dangling != nil:
+				if len(t) == 0 {
+					continue
+				}
+			case unnamed && hasChild[rec.ID.String()] && !f.All:
+				continue // an intermediate image: `docker images -a` shows it
 			}
 			if len(f.Reference) > 0 {
 				t, d = matchNames(f.Reference, t), matchNames(f.Reference, d)

@@ -22,6 +22,12 @@ import (
 // ("docker.io/library/busybox@sha256:...", may be ""). Registering an image
 // again updates its names only.
 func (s *Service) Register(ctx context.Context, manifest ocispec.Manifest, manifestDigest digest.Digest, mediaType string, config []byte, tags []string, repoDigest string) (*Image, error) {
+	return s.register(ctx, manifest, manifestDigest, mediaType, config, tags, repoDigest, "")
+}
+
+// register is Register recording the image's parent ("" keeps the parent
+// an image registered again already has).
+func (s *Service) register(ctx context.Context, manifest ocispec.Manifest, manifestDigest digest.Digest, mediaType string, config []byte, tags []string, repoDigest string, parent digest.Digest) (*Image, error) {
 	id := digest.FromBytes(config)
 	if manifest.Config.Digest != "" && manifest.Config.Digest != id {
 		return nil, errdefs.Invalid("manifest names config %s but the config given has digest %s", manifest.Config.Digest, id)
@@ -59,6 +65,7 @@ func (s *Service) Register(ctx context.Context, manifest ocispec.Manifest, manif
 		Config:            config,
 		Layers:            make([]string, len(chain)),
 		Loaded:            time.Now().UTC(),
+		Parent:            parent,
 	}
 	if cfg.Created != nil {
 		rec.Created = *cfg.Created
@@ -101,6 +108,9 @@ func (s *Service) Register(ctx context.Context, manifest ocispec.Manifest, manif
 				rec.ManifestDigest, rec.ManifestMediaType = old.ManifestDigest, old.ManifestMediaType
 			}
 			rec.Loaded = old.Loaded
+			if rec.Parent == "" {
+				rec.Parent = old.Parent
+			}
 		} else if !errdefs.IsNotFound(err) {
 			return err
 		}

@@ -101,7 +101,9 @@ type Image struct {
 	Comment       string
 	DockerVersion string
 	Author        string
-	// Parent is Docker's legacy parent image ID, when the config names one.
+	// Parent is the ID of the image this one was built or committed on
+	// ("" for none): the recorded parent, else the config's legacy
+	// "parent" field.
 	Parent string
 }
 
@@ -141,6 +143,9 @@ func fromRecord(rec *metadata.Image, tags, digests []string) (*Image, error) {
 	var extra dockerFields
 	_ = json.Unmarshal(rec.Config, &extra) // same bytes decoded above
 	img.Comment, img.DockerVersion, img.Parent = extra.Comment, extra.DockerVersion, extra.Parent
+	if rec.Parent != "" {
+		img.Parent = rec.Parent.String()
+	}
 	img.Author = img.Config.Author
 	img.DiffIDs = img.Config.RootFS.DiffIDs
 	return img, nil

@@ -22,6 +22,9 @@ type Image struct {
 	Size              int64    // unpacked bytes
 	Created           time.Time
 	Loaded            time.Time
+	// Parent is the image this one was built or committed on; "" for
+	// none. Only local images have one (Docker does not push it).
+	Parent digest.Digest
 }
 
 // Tag names an image: docker.io/library/busybox:latest.
@@ -52,13 +55,22 @@ func (t *Tx) PutImage(img *Image) error {
 			return fmt.Errorf("image %s: %w", img.ID, err)
 		}
 	}
-	_, err := t.exec(`INSERT INTO images (id, manifest_digest, manifest_media_type, config, size, created, loaded)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+	if img.Parent != "" {
+		if img.Parent == img.ID {
+			return errdefs.Invalid("image %s: an image cannot be its own parent", img.ID)
+		}
+		if err := t.requireImage(img.Parent); err != nil {
+			return fmt.Errorf("image %s: parent: %w", img.ID, err)
+		}
+	}
+	_, err := t.exec(`INSERT INTO images (id, manifest_digest, manifest_media_type, config, size, created, loaded, parent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(id) DO UPDATE SET manifest_digest = excluded.manifest_digest,
 			manifest_media_type = excluded.manifest_media_type, config = excluded.config,
-			size = excluded.size, created = excluded.created, loaded = excluded.loaded`,
+			size = excluded.size, created = excluded.created, loaded = excluded.loaded,
+			parent = excluded.parent`,
 		img.ID.String(), img.ManifestDigest.String(), img.ManifestMediaType, img.Config,
-		img.Size, timeToDB(img.Created), timeToDB(img.Loaded))
+		img.Size, timeToDB(img.Created), timeToDB(img.Loaded), img.Parent.String())
 	if err != nil {
 		return fmt.Errorf("put image %s: %w", img.ID, err)
 	}
@@ -74,17 +86,18 @@ func (t *Tx) PutImage(img *Image) error {
 	return nil
 }
 
-const imageColumns = `id, manifest_digest, manifest_media_type, config, size, created, loaded`
+const imageColumns = `id, manifest_digest, manifest_media_type, config, size, created, loaded, parent`
 
 func scanImage(row interface{ Scan(...any) error }) (*Image, error) {
 	var (
 		img                     Image
 		id, md, created, loaded string
+		parent                  string
 	)
-	if err := row.Scan(&id, &md, &img.ManifestMediaType, &img.Config, &img.Size, &created, &loaded); err != nil {
+	if err := row.Scan(&id, &md, &img.ManifestMediaType, &img.Config, &img.Size, &created, &loaded, &parent); err != nil {
 		return nil, err
 	}
-	img.ID = digest.Digest(id)
+	img.ID, img.Parent = digest.Digest(id), digest.Digest(parent)
 	img.ManifestDigest = digest.Digest(md)
 	var err error
 	if img.Created, err = timeFromDB(created); err != nil {

@@ -56,6 +56,22 @@ CREATE TABLE repo_digests (
 );
 CREATE INDEX repo_digests_image ON repo_digests(image_id);
 `,
+	// 2: image parents (Docker's classic builder and commit chain images)
+	// and the build cache: (parent image, step key) -> image. parent ''
+	// is none (FROM scratch); no foreign key, since a parent may be gone
+	// (its children then show "<missing>" history lines).
+	`
+ALTER TABLE images ADD COLUMN parent TEXT NOT NULL DEFAULT '';
+CREATE INDEX images_parent ON images(parent);
+
+CREATE TABLE build_cache (
+	parent   TEXT NOT NULL,
+	key      TEXT NOT NULL,
+	image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+	PRIMARY KEY (parent, key)
+);
+CREATE INDEX build_cache_image ON build_cache(image_id);
+`,
 }
 
 // SchemaVersion is the version Open leaves the file at.

@@ -28,6 +28,8 @@ type Config struct {
 	Containers ContainerBackend
 	Networks   NetworkBackend
 	Volumes    VolumeBackend
+	// Builder serves POST /build and /build/prune.
+	Builder BuildBackend
 	// ServerHeader is the value of the Server header, "xmgr/<version>".
 	ServerHeader string
 	Logger       *slog.Logger
@@ -213,6 +215,10 @@ func (s *Server) route(method, path string) handler {
 		return when(post, s.needImages(s.imagePrune))
 	case "/images/get":
 		return when(get, s.needImages(s.imageSave))
+	case "/build":
+		return when(post, s.needBuilder(s.build))
+	case "/build/prune":
+		return when(post, s.needBuilder(s.buildPrune))
 	}
 	if h, ok := s.routeContainers(method, path); ok {
 		return h

@@ -16,6 +16,9 @@ import (
 func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Docker-Experimental", "false")
+	// Builder-Version 1 makes Docker's CLI (23+) use the legacy builder,
+	// the one POST /build implements, instead of BuildKit.
+	h.Set("Builder-Version", "1")
 	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
 	h.Set("Pragma", "no-cache")
 	h.Set("Content-Type", "text/plain; charset=utf-8")

@@ -50,6 +50,7 @@ func newApp() *cli.App {
 			tagCommand, rmiCommand, saveCommand, loadCommand, importCommand,
 			loginCommand, logoutCommand, eventsCommand,
 			imageCommand, systemCommand,
+			buildCommand(), builderCommand(),
 		}, runCommands()...), manageCommands()...),
 		OnUsageError:           func(_ *cli.Context, err error, _ bool) error { return &usageError{err.Error()} },
 		ExitErrHandler:         func(*cli.Context, error) {}, // main prints and exits

@@ -1,0 +1,34 @@
+package types
+
+// BuildOptions are POST /build's parameters (Docker's query names in
+// comments). The server and the client share them; the server's
+// BuildBackend receives them parsed.
+type BuildOptions struct {
+	Tags       []string // t, repeated
+	Dockerfile string   // dockerfile ("" = Dockerfile)
+	// BuildArgs is buildargs (a JSON object). A nil value means the ARG's
+	// default, as Docker: the CLI sends `--build-arg KEY` with the value
+	// from its own environment, or drops it when unset there.
+	BuildArgs   map[string]*string
+	Target      string            // target
+	NoCache     bool              // nocache
+	Pull        bool              // pull
+	Quiet       bool              // q
+	Remove      bool              // rm (default true)
+	ForceRemove bool              // forcerm
+	Labels      map[string]string // labels (JSON object)
+	NetworkMode string            // networkmode ("" / "default" = bridge)
+	Platform    string            // platform
+	CacheFrom   []string          // cachefrom (JSON list)
+}
+
+// BuildCachePruneReport is the body of POST /build/prune.
+type BuildCachePruneReport struct {
+	CachesDeleted  []string
+	SpaceReclaimed uint64
+}
+
+// BuildResult is the aux payload of a build stream: the image's ID.
+type BuildResult struct {
+	ID string
+}
