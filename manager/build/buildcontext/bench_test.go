@@ -3,7 +3,6 @@ package buildcontext
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"math/rand"
@@ -11,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"lukechampine.com/blake3"
 )
 
 // benchTree is the benchmark's context: a 5 MB file and 50 small ones
@@ -132,8 +133,8 @@ func TestSpeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hashT := best(timed(func() { sha256.Sum256(big) }))
-	t.Logf("5 MB + 50 small files: Tar %.1f ms, Open %.1f ms, Close %.1f ms; sha256 of the 5 MB alone %.1f ms (best of 10)",
+	hashT := best(timed(func() { blake3.Sum256(big) }))
+	t.Logf("5 MB + 50 small files: Tar %.1f ms, Open %.1f ms, Close %.1f ms; BLAKE3 of the 5 MB alone %.1f ms (best of 10)",
 		ms(tarT), ms(openT), ms(closeT), ms(hashT))
 }
 

@@ -99,7 +99,7 @@ func (c *Context) Dockerfile() []byte { return c.dockerfile }
 // ("dockerfile" when the default fell back to it), for messages.
 func (c *Context) DockerfileName() string { return c.dockerfileName }
 
-// ContentSum returns "sha256:<hex>" of the content of the regular file rel
+// ContentSum returns "blake3:<hex>" of the content of the regular file rel
 // (a slash path relative to the context root, as in the tar), computed
 // while unpacking. ok is false for anything else: a directory, a symlink,
 // a missing or removed file.

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"io/fs"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"lukechampine.com/blake3"
 )
 
 // entry describes one tar entry for tests.
@@ -64,8 +64,8 @@ func makeTar(t testing.TB, entries ...entry) []byte {
 }
 
 func sumOf(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return "sha256:" + hex.EncodeToString(h[:])
+	h := blake3.Sum256([]byte(s))
+	return "blake3:" + hex.EncodeToString(h[:])
 }
 
 // listTree returns the slash paths under root, directories with a "/".

@@ -43,7 +43,7 @@ type extractor struct {
 }
 
 // extract unpacks the tar r into the existing directory root and returns
-// the sha256 of every regular file by its slash path.
+// the BLAKE3 digest of every regular file by its slash path.
 func extract(ctx context.Context, r io.Reader, root string) (map[string]string, error) {
 	rootFd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -62,26 +62,40 @@ func Tar(dir, dockerfile string, w io.Writer) (dockerfileInContext string, err e
 			return "", fmt.Errorf("unable to open Dockerfile: %w", err)
 		}
 	}
-	return writeContext(root, rel, data, w)
+	return writeContext(root, rel, data, DockerfileName(), w)
 }
 
-// TarStdinDockerfile is Tar for `docker build -f - DIR`: the Dockerfile
-// (read from stdin by the caller) is added under a random name, and a
-// Dockerfile in dir gets no special treatment.
-func TarStdinDockerfile(dir string, dockerfile []byte, w io.Writer) (dockerfileInContext string, err error) {
+// DockerfileName returns a new random name for a Dockerfile added to a
+// context from elsewhere (".dockerfile." and 20 hex digits, as Docker's
+// CLI names it).
+func DockerfileName() string {
+	return ".dockerfile." + randomHex(10)
+}
+
+// TarWithDockerfile is Tar for a Dockerfile that is not in dir (a file
+// elsewhere, or `-f -` read from stdin): its content is added as name
+// (from DockerfileName), which .dockerignore then excludes. Knowing the
+// name first lets the caller stream the tar. A Dockerfile in dir gets no
+// special treatment.
+func TarWithDockerfile(dir string, dockerfile []byte, name string, w io.Writer) error {
+	if name == "" || name == "." || name == ".." || name == ".dockerignore" || strings.Contains(name, "/") {
+		return fmt.Errorf("invalid name for the Dockerfile in the context: %q", name)
+	}
 	root, err := contextRoot(dir)
 	if err != nil {
-		return "", err
+		return err
 	}
 	if dockerfile == nil {
 		dockerfile = []byte{}
 	}
-	return writeContext(root, "", dockerfile, w)
+	_, err = writeContext(root, "", dockerfile, name, w)
+	return err
 }
 
 // writeContext writes the context root; rel is the Dockerfile's path in
-// it, or extra (not nil) the content of one from elsewhere.
-func writeContext(root, rel string, extra []byte, w io.Writer) (string, error) {
+// it, or extra (not nil) the content of one from elsewhere, added as
+// extraName.
+func writeContext(root, rel string, extra []byte, extraName string, w io.Writer) (string, error) {
 	excludes, err := ReadIgnore(root)
 	if err != nil {
 		return "", err
@@ -93,7 +107,7 @@ func writeContext(root, rel string, extra []byte, w io.Writer) (string, error) {
 	}
 	t := &tarWriter{tw: tar.NewWriter(w), pm: pm, links: map[[2]uint64]string{}, buf: make([]byte, 256<<10)}
 	if extra != nil {
-		t.extraName = ".dockerfile." + randomHex(10)
+		t.extraName = extraName
 	}
 	if err := t.walk(root, "", patternmatcher.MatchInfo{}); err != nil {
 		return "", err

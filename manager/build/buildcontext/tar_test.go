@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -13,6 +12,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/moby/patternmatcher"
+	"lukechampine.com/blake3"
 )
 
 // writeTree makes files (name -> content; a name ending in "/" is a
@@ -259,11 +261,11 @@ func TestTarDockerfileOutside(t *testing.T) {
 	}
 }
 
-func TestTarStdinDockerfile(t *testing.T) {
+func TestTarWithDockerfile(t *testing.T) {
 	root := writeTree(t, map[string]string{"Dockerfile": "FROM in-dir\n", ".dockerignore": "Dockerfile\n", "a": "a"})
 	var buf bytes.Buffer
-	name, err := TarStdinDockerfile(root, []byte("FROM stdin\n"), &buf)
-	if err != nil {
+	name := DockerfileName()
+	if err := TarWithDockerfile(root, []byte("FROM stdin\n"), name, &buf); err != nil {
 		t.Fatal(err)
 	}
 	// An excluded Dockerfile in the directory is not sent: it is not the
@@ -346,8 +348,8 @@ func TestRoundTrip(t *testing.T) {
 		}
 		rel, _ := filepath.Rel(root, p)
 		data, _ := os.ReadFile(p)
-		h := sha256.Sum256(data)
-		if got, _ := c.ContentSum(filepath.ToSlash(rel)); got != "sha256:"+hex.EncodeToString(h[:]) {
+		h := blake3.Sum256(data)
+		if got, _ := c.ContentSum(filepath.ToSlash(rel)); got != "blake3:"+hex.EncodeToString(h[:]) {
 			t.Errorf("%s: sum %s", rel, got)
 		}
 		got, err := os.ReadFile(filepath.Join(c.Dir(), rel))
@@ -359,5 +361,49 @@ func TestRoundTrip(t *testing.T) {
 	})
 	if n != 52 {
 		t.Errorf("%d files checked, want 52", n)
+	}
+}
+
+func TestSkipDecision(t *testing.T) {
+	tests := []struct {
+		patterns []string
+		dir      string
+		open     bool // an exception may match inside: descend
+	}{
+		{[]string{"sub"}, "sub", false},
+		{[]string{"sub", "!sub/keep"}, "sub", true},
+		{[]string{"sub", "!sub/deep/keep"}, "sub", true},
+		{[]string{"sub", "!subway/keep"}, "sub", false},
+		{[]string{"*", "!*/keep"}, "sub", false}, // Docker's prefix test: wildcards do not open
+		{[]string{"a/b", "!a/b"}, "a/b", true},
+	}
+	for _, tc := range tests {
+		pm, err := patternmatcher.New(tc.patterns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tw := &tarWriter{pm: pm}
+		if got := tw.exceptionUnder(tc.dir); got != tc.open {
+			t.Errorf("%v, %s: descend %v, want %v", tc.patterns, tc.dir, got, tc.open)
+		}
+	}
+}
+
+func TestKeepBuildFiles(t *testing.T) {
+	tests := []struct {
+		excludes   []string
+		dockerfile string
+		want       []string
+	}{
+		{nil, "Dockerfile", nil},
+		{[]string{"*.md"}, "Dockerfile", []string{"*.md"}},
+		{[]string{"*"}, "Dockerfile", []string{"*", "!.dockerignore", "!Dockerfile"}},
+		{[]string{"build"}, "build/Dockerfile", []string{"build", "!build/Dockerfile"}},
+		{[]string{".dockerignore"}, "", []string{".dockerignore", "!.dockerignore"}},
+	}
+	for _, tc := range tests {
+		if got := keepBuildFiles(tc.excludes, tc.dockerfile); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%v, %s: %v, want %v", tc.excludes, tc.dockerfile, got, tc.want)
+		}
 	}
 }

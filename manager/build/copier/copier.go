@@ -29,9 +29,9 @@ type Source struct {
 	// Context: Root is the build context: sources are relative to it and
 	// may not leave it; a symlink is resolved inside Root.
 	Context bool
-	// ContentSum, when set, answers the sha256 ("sha256:<hex>") of a
-	// regular file's content by its Root-relative slash path, to avoid
-	// reading it again.
+	// ContentSum, when set, answers the BLAKE3 digest ("blake3:<hex>",
+	// as Checksum computes it otherwise) of a regular file's content by
+	// its Root-relative slash path, to avoid reading it again.
 	ContentSum func(rel string) (string, bool)
 }
 

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"lukechampine.com/blake3"
 )
 
 // checksumItem answers "file:<hex>" or "dir:<hex>" for one item.
@@ -118,11 +120,11 @@ func contentSum(src Source, p, rel string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	h := sha256.New()
+	h := blake3.New(32, nil)
 	if _, err := io.Copy(h, f); err != nil {
 		return "", fmt.Errorf("read %s: %w", rel, err)
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+	return "blake3:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func hashStrings(prefix string, s []string) string {
