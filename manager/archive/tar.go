@@ -67,7 +67,9 @@ func writeTar(w io.Writer, dir string, exact bool) error {
 		if hdr == nil {
 			return nil
 		}
-		if hdr.Typeflag == tar.TypeReg && st.Nlink > 1 {
+		// A whiteout (a 0/0 device, written as a ".wh." file) is no hardlink
+		// even though overlayfs may link every whiteout to one inode.
+		if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink > 1 {
 			key := [2]uint64{st.Dev, st.Ino}
 			if first, ok := links[key]; ok {
 				hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path"
 	"strings"
 	"time"
 
@@ -91,8 +92,10 @@ func (b *Builder) Build(ctx context.Context, opts server.BuildOptions, r io.Read
 	received := time.Since(tb)
 	defer func() { b.cfg.Log.Debug("build", "context", received, "total", time.Since(tb), "err", err) }()
 
+	// Errors name the Dockerfile as the user gave it; one sent from
+	// stdin or from outside the context travels under a random name.
 	name := opts.Dockerfile
-	if name == "" {
+	if name == "" || strings.HasPrefix(path.Base(name), ".dockerfile.") {
 		name = "Dockerfile"
 	}
 	df, err := parseDockerfile(bc.Dockerfile(), name)

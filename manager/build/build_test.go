@@ -164,7 +164,7 @@ func TestFamiliar(t *testing.T) {
 }
 
 func TestNormalizeWorkdir(t *testing.T) {
-	for _, tc := range [][3]string{{"", "app", "/app"}, {"/a", "b/../c", "/a/c"}, {"/a", "/x/", "/x"}, {"/a", "..", "/"}} {
+	for _, tc := range [][3]string{{"", "app", "/app"}, {"/a", "b/../c", "/a/c"}, {"/a", "/x/", "/x/"}, {"/a", "..", "/"}} {
 		if got := normalizeWorkdir(tc[0], tc[1]); got != tc[2] {
 			t.Errorf("%q + %q = %q, want %q", tc[0], tc[1], got, tc[2])
 		}

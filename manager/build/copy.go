@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -69,8 +70,9 @@ func (bd *build) copyStep(st *stage, r copyRequest) error {
 // workdir is WORKDIR: the directory is made at once (root's, 0755), so
 // the step has a layer when it was missing, as in Docker.
 func (bd *build) workdir(st *stage, c *instructions.WorkdirCommand) error {
-	st.runConfig.WorkingDir = normalizeWorkdir(st.runConfig.WorkingDir, c.Path)
-	probe := withComment(&st.runConfig, "WORKDIR "+st.runConfig.WorkingDir, true)
+	wd := normalizeWorkdir(st.runConfig.WorkingDir, c.Path)
+	st.runConfig.WorkingDir = path.Clean(wd)
+	probe := withComment(&st.runConfig, "WORKDIR "+wd, true)
 	if hit, err := bd.probe(st, probe); err != nil || hit {
 		return err
 	}

@@ -163,6 +163,10 @@ func (bd *build) from(s *instructions.Stage, index int) (*stage, error) {
 		cfg := images.ConfigOf(st.image)
 		st.runConfig = runConfigOf(cfg)
 	}
+	// Like Docker, every stage (FROM scratch too) has a PATH.
+	if !envHas(st.runConfig.Env, "PATH") {
+		st.runConfig.Env = append(st.runConfig.Env, "PATH="+defaultPath)
+	}
 	bd.out.printf(" ---> %s\n", st.shortID())
 	if triggers := st.runConfig.OnBuild; len(triggers) > 0 {
 		st.runConfig.OnBuild = nil
@@ -425,10 +429,15 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// normalizeWorkdir is WORKDIR's rule: relative to the previous one.
+// defaultPath is the PATH Docker gives a stage that has none.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// normalizeWorkdir is WORKDIR's rule: relative to the previous one. An
+// absolute path stays as written (Docker's history shows it so); the
+// config holds it cleaned.
 func normalizeWorkdir(cur, p string) string {
 	if !path.IsAbs(p) {
-		p = path.Join("/", cur, p)
+		return path.Join("/", cur, p)
 	}
-	return path.Clean(p)
+	return p
 }

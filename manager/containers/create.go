@@ -334,8 +334,9 @@ func (m *Manager) dryRunBundle(c *Container) error {
 	}
 	defer os.RemoveAll(root)
 	o := m.bundleOptions(c, root, "")
-	// The empty root has no /etc/passwd: the user is resolved at start.
-	o.User, o.GroupAdd = "", nil
+	// The empty root has no /etc/passwd: the user (given, or the
+	// image's) is resolved at start.
+	o.User, o.Image.User, o.GroupAdd = "", "", nil
 	o.HostsPath, o.HostnamePath, o.ResolvConfPath = "", "", ""
 	o.Mounts = nil
 	_, err = bundle.Generate(o)

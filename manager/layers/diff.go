@@ -192,7 +192,9 @@ func writeNode(tw *tar.Writer, n node, links map[[2]uint64]string, buf []byte) e
 	if err != nil || hdr == nil {
 		return err
 	}
-	if hdr.Typeflag == tar.TypeReg && st.Nlink > 1 {
+	// A whiteout (a 0/0 device, written as a ".wh." file) is no hardlink
+	// even though overlayfs may link every whiteout to one inode.
+	if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink > 1 {
 		id := [2]uint64{st.Dev, st.Ino}
 		if first, ok := links[id]; ok {
 			hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0

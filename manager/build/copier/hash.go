@@ -17,7 +17,8 @@ import (
 	"lukechampine.com/blake3"
 )
 
-// checksumItem answers "file:<hex>" or "dir:<hex>" for one item.
+// checksumItem answers "file:<hex>" or "dir:<hex>" for one item, a bare
+// "<hex>" for a download.
 func checksumItem(ctx context.Context, src Source, it *item) (string, error) {
 	if it.url != "" {
 		// A download is named for its file name and made 0600; its mtime
@@ -27,11 +28,8 @@ func checksumItem(ctx context.Context, src Source, it *item) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		s, err := entrySum(Source{}, it.base, p, "", fi, false)
-		if err != nil {
-			return "", err
-		}
-		return "file:" + s, nil
+		// Docker writes a download's sum bare: "ADD <hex> in /dst ".
+		return entrySum(Source{}, it.base, p, "", fi, false)
 	}
 	if !it.dir {
 		fi, err := os.Lstat(it.full)
