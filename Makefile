@@ -18,7 +18,7 @@ SHIM_BUILD = CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version
 XMGR      = bin/xmgr
 XMGR_BUILD = CGO_ENABLED=0 $(GO) build -trimpath -tags osusergo,netgo,urfave_cli_no_docs -ldflags '-s -w -X main.version=$(VERSION)'
 
-.PHONY: run-bench registry-test pull-bench xmgr-test xmgr-bench shim-test shim-bench all build setup demo test unit integration orchestrators conformance conformance-strict bench install clean lint
+.PHONY: build-bench run-bench registry-test pull-bench xmgr-test xmgr-bench shim-test shim-bench all build setup demo test unit integration orchestrators conformance conformance-strict bench install clean lint
 
 all: build
 
@@ -103,6 +103,11 @@ xmgr-bench: build
 # xmgr run beside docker run (a private dockerd with its own bridge): start
 # latency with --network none and the default bridge, 50 containers at
 # once, memory per idle container. XMGR_BENCH_RUNS=N sets the runs.
+# xmgr build beside docker build (Debian's CLI, classic builder, a private
+# dockerd) on tests/build/bench: cold and fully cached. XMGR_BENCH_RUNS=N.
+build-bench: build
+	XMGR_BINARY=$(abspath $(XMGR)) XMGR_BENCH=1 $(GO) test -count=1 -v -timeout 30m -run TestBuildBenchAgainstDocker ./tests/xmgr/ 2>&1 | grep -vE 'level=|^=== |^--- |^PASS|^ok'
+
 run-bench: build
 	XMGR_BINARY=$(abspath $(XMGR)) XMGR_BENCH=1 $(GO) test -count=1 -v -timeout 30m -run TestRunBenchAgainstDocker ./tests/xmgr/ 2>&1 | grep -vE 'level=|^=== |^--- |^PASS|^ok'
 
