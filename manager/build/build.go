@@ -72,12 +72,7 @@ func New(cfg Config) *Builder {
 // Build builds the Dockerfile of the context read from r and returns the
 // ID of the image of the target stage (the last one by default).
 func (b *Builder) Build(ctx context.Context, opts server.BuildOptions, r io.Reader, out io.Writer) (id string, err error) {
-	o := newOutput(out, opts.Quiet)
-	defer func() {
-		if err != nil {
-			o.failed()
-		}
-	}()
+	o := newOutput(out)
 	if opts.Platform != "" {
 		if err := checkPlatform(opts.Platform); err != nil {
 			return "", err
@@ -134,7 +129,6 @@ func (b *Builder) Build(ctx context.Context, opts server.BuildOptions, r io.Read
 		}
 		o.printf("Successfully tagged %s\n", familiar(t))
 	}
-	o.done(img.ID.String())
 	return img.ID.String(), nil
 }
 
