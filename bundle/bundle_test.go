@@ -171,16 +171,18 @@ func TestUser(t *testing.T) {
 		home     string
 		wantErr  string
 	}{
-		{user: "", uid: 0, gid: 0, sgids: []uint32{10}, home: "/root"},
-		{user: "app", uid: 1000, gid: 1000, sgids: []uint32{29, 44}, home: "/home/app"},
-		{user: "1000", uid: 1000, gid: 1000, sgids: []uint32{29, 44}, home: "/home/app"},
-		{user: "app:staff", uid: 1000, gid: 50, home: "/home/app"},
-		{user: "app:77", uid: 1000, gid: 77, home: "/home/app"},
-		{user: "4242", uid: 4242, gid: 0, home: "/"},
-		{user: "4242:4343", uid: 4242, gid: 4343, home: "/"},
-		{user: "nobody", uid: 65534, gid: 65534, home: "/nonexistent"},
-		{user: "nobody", groupAdd: []string{"audio", "123"}, uid: 65534, gid: 65534, sgids: []uint32{29, 123}, home: "/nonexistent"},
-		{imgUser: "daemon", uid: 1, gid: 1, home: "/usr/sbin"},
+		// The primary group is always among the supplementary ones, as
+		// Docker 20.10 sets them (seen with `id` in its containers).
+		{user: "", uid: 0, gid: 0, sgids: []uint32{0, 10}, home: "/root"},
+		{user: "app", uid: 1000, gid: 1000, sgids: []uint32{1000, 29, 44}, home: "/home/app"},
+		{user: "1000", uid: 1000, gid: 1000, sgids: []uint32{1000, 29, 44}, home: "/home/app"},
+		{user: "app:staff", uid: 1000, gid: 50, sgids: []uint32{50}, home: "/home/app"},
+		{user: "app:77", uid: 1000, gid: 77, sgids: []uint32{77}, home: "/home/app"},
+		{user: "4242", uid: 4242, gid: 0, sgids: []uint32{0}, home: "/"},
+		{user: "4242:4343", uid: 4242, gid: 4343, sgids: []uint32{4343}, home: "/"},
+		{user: "nobody", uid: 65534, gid: 65534, sgids: []uint32{65534}, home: "/nonexistent"},
+		{user: "nobody", groupAdd: []string{"audio", "123"}, uid: 65534, gid: 65534, sgids: []uint32{65534, 29, 123}, home: "/nonexistent"},
+		{imgUser: "daemon", uid: 1, gid: 1, sgids: []uint32{1}, home: "/usr/sbin"},
 		{user: "ghost", wantErr: "unable to find user ghost"},
 		{user: "app:ghosts", wantErr: "unable to find group ghosts"},
 		{user: "app", groupAdd: []string{"nosuch"}, wantErr: "unable to find group nosuch"},

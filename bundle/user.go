@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -96,6 +97,11 @@ func resolveUser(rootfs, spec string, groupAdd []string) (resolvedUser, error) {
 				}
 			}
 		}
+	}
+	// Docker (since 20.10.18) also keeps the primary group among the
+	// supplementary ones, so dropping the gid cannot drop its access.
+	if !slices.Contains(u.AdditionalGids, u.GID) {
+		u.AdditionalGids = append([]uint32{u.GID}, u.AdditionalGids...)
 	}
 	for _, name := range groupAdd {
 		gid, err := lookupGroup(groups, name)
