@@ -30,7 +30,20 @@ const (
 	// directory loses what earlier layers put in it. For a layer applied
 	// on top of a copy of its parent (the native driver).
 	WhiteoutApply
+	// WhiteoutNone treats them as ordinary files: for a tar that is no
+	// layer (a build context).
+	WhiteoutNone
 )
+
+// Options tune ApplyWith.
+type Options struct {
+	Whiteouts Whiteouts
+	// Entry, when set, is called with each entry before it is unpacked;
+	// the content of a regular file also goes to the writer it returns
+	// (nil: nowhere). The build context sums its files so, in the same
+	// pass.
+	Entry func(rel string, hdr *tar.Header) io.Writer
+}
 
 const (
 	whiteoutPrefix = ".wh."
@@ -56,6 +69,12 @@ const (
 //
 // On error, dir holds whatever was unpacked so far: the caller removes it.
 func Apply(dir string, tarStream io.Reader, w Whiteouts) (size int64, err error) {
+	return ApplyWith(dir, tarStream, Options{Whiteouts: w})
+}
+
+// ApplyWith is Apply with options.
+func ApplyWith(dir string, tarStream io.Reader, o Options) (size int64, err error) {
+	w := o.Whiteouts
 	rootFd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, fmt.Errorf("apply layer to %s: %w", dir, err)
@@ -67,6 +86,7 @@ func Apply(dir string, tarStream io.Reader, w Whiteouts) (size int64, err error)
 		dirs:     map[string]int{},
 		dirTimes: map[string][2]unix.Timespec{},
 		buf:      make([]byte, 256<<10),
+		onEntry:  o.Entry,
 	}
 	if w == WhiteoutApply {
 		a.unpacked = map[string]struct{}{}
@@ -111,6 +131,8 @@ type applier struct {
 	unpacked map[string]struct{} // WhiteoutApply: names this layer created
 	buf      []byte
 	size     int64
+	onEntry  func(rel string, hdr *tar.Header) io.Writer
+	tee      io.Writer // where the current file's content also goes
 }
 
 func (a *applier) close() {
@@ -211,11 +233,17 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 		return nil
 	}
 	base := path.Base(rel)
-	if aufsMeta(rel, base) {
-		return nil
+	if a.wo != WhiteoutNone {
+		if aufsMeta(rel, base) {
+			return nil
+		}
+		if strings.HasPrefix(base, whiteoutPrefix) {
+			return a.whiteout(hdr, rel, base)
+		}
 	}
-	if strings.HasPrefix(base, whiteoutPrefix) {
-		return a.whiteout(hdr, rel, base)
+	a.tee = nil
+	if a.onEntry != nil {
+		a.tee = a.onEntry(rel, hdr)
 	}
 	switch hdr.Typeflag {
 	case tar.TypeXGlobalHeader:
@@ -376,6 +404,9 @@ func futimens(fd int, ts *[2]unix.Timespec) error {
 func (a *applier) copyTo(fd int, r io.Reader, rel string) error {
 	for {
 		n, rerr := r.Read(a.buf)
+		if a.tee != nil && n > 0 {
+			a.tee.Write(a.buf[:n])
+		}
 		for off := 0; off < n; {
 			m, err := unix.Write(fd, a.buf[off:n])
 			if err != nil {

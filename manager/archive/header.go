@@ -14,3 +14,7 @@ import (
 func Header(p, name string, st *unix.Stat_t) (*tar.Header, error) {
 	return header(p, name, st, false)
 }
+
+// RemoveAllAt removes name, a directory with all it holds, from the open
+// directory pfd without following a symlink.
+func RemoveAllAt(pfd int, name string) error { return removeAll(pfd, name) }

@@ -19,6 +19,7 @@ import (
 	"github.com/moby/patternmatcher/ignorefile"
 	"golang.org/x/sys/unix"
 
+	"github.com/xrt-dev/xrt/manager/archive"
 	"github.com/xrt-dev/xrt/manager/errdefs"
 )
 
@@ -227,7 +228,7 @@ func (c *Context) removeInRoot(rel string) error {
 		return fmt.Errorf("remove %s from the build context: %w", rel, err)
 	}
 	defer parent.Close()
-	if err := removeAt(int(parent.Fd()), path.Base(rel)); err != nil && !errors.Is(err, unix.ENOENT) {
+	if err := archive.RemoveAllAt(int(parent.Fd()), path.Base(rel)); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("remove %s from the build context: %w", rel, err)
 	}
 	prefix := rel + "/"
