@@ -38,6 +38,7 @@ type Containers interface {
 	ContainerStart(ctx context.Context, name string) error
 	ContainerWait(ctx context.Context, name, condition string) (<-chan types.ContainerWaitResponse, error)
 	ContainerRemove(ctx context.Context, name string, force, removeVolumes bool) error
+	ContainerList(ctx context.Context, opts server.ContainerListOptions) ([]*types.ContainerSummary, error)
 	// ContainerSnapshot names a container's writable snapshot and the
 	// layer it sits on.
 	ContainerSnapshot(name string) (key string, parent digest.Digest, err error)
@@ -84,6 +85,12 @@ func (b *Builder) Build(ctx context.Context, opts server.BuildOptions, r io.Read
 		return "", errdefs.Invalid("%v", err)
 	}
 	defer bc.Close()
+	// Read the body to its end (a tar's padding, what trails a gzip
+	// stream): only then does the HTTP server watch the connection, and
+	// cancel ctx when the client goes away mid-build.
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return "", err
+	}
 	received := time.Since(tb)
 	defer func() { b.cfg.Log.Debug("build", "context", received, "total", time.Since(tb), "err", err) }()
 

@@ -45,6 +45,14 @@ func (bd *build) runStep(st *stage, c *instructions.RunCommand) error {
 	rc.Image = st.image.ID.String()
 	rc.AttachStdout, rc.AttachStderr = true, true
 	rc.OnBuild = nil
+	// The label marks it as a step's: a daemon restarting after a crash
+	// removes such containers, whose build is gone. (The image's config
+	// is the stage's, so the label stays out of it.)
+	rc.Labels = cloneMap(rc.Labels)
+	if rc.Labels == nil {
+		rc.Labels = map[string]string{}
+	}
+	rc.Labels[stepLabel] = "true"
 
 	ctrs := bd.b.cfg.Containers
 	t0 := time.Now()
@@ -102,6 +110,9 @@ func (bd *build) runStep(st *stage, c *instructions.RunCommand) error {
 	bd.out.printf("Removing intermediate container %s\n", id[:12])
 	return nil
 }
+
+// stepLabel marks the containers RUN steps run in.
+const stepLabel = "xmgr.build.step"
 
 // runContainer attaches to, starts and waits for a step's container, its
 // output going to the build's stream; it returns the exit code.

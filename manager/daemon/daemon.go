@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 		},
 		TempDir: filepath.Join(cfg.DataRoot, "tmp", "build"), Log: log,
 	})
-	if err := builder.Cleanup(); err != nil {
+	if err := builder.Cleanup(ctx); err != nil {
 		log.Warn("cleaning up interrupted builds", "err", err)
 	}
 	step("build cleanup")
