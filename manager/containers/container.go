@@ -96,9 +96,12 @@ type Container struct {
 	NetNSPath string `json:",omitempty"`
 
 	// Not saved: the shim while the container runs, and who waits.
-	shim    *client.Shim
-	exited  chan struct{} // closed when the current run ends
-	removed chan struct{} // closed when the container is removed
+	shim   *client.Shim
+	exited chan struct{} // closed when the current run ends
+	// released is closed once the runtime deleted the current run (its
+	// cgroup, its state): a removal waits for it, after exited.
+	released chan struct{}
+	removed  chan struct{} // closed when the container is removed
 	// changed is closed and replaced at every state change (wait
 	// next-exit watches it).
 	changed chan struct{}
@@ -189,10 +192,12 @@ func load(dir string) (*Container, error) {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, configName), err)
 	}
 	c.exited = make(chan struct{})
+	c.released = make(chan struct{})
 	c.removed = make(chan struct{})
 	c.changed = make(chan struct{})
 	if !c.State.Running() {
 		close(c.exited)
+		close(c.released)
 	}
 	return c, nil
 }

@@ -84,10 +84,12 @@ func (m *Manager) ContainerCreate(ctx context.Context, name string, req *types.C
 		HostnamePath:   filepath.Join(dir, "hostname"),
 		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
 		exited:         make(chan struct{}),
+		released:       make(chan struct{}),
 		removed:        make(chan struct{}),
 		changed:        make(chan struct{}),
 	}
 	close(c.exited)
+	close(c.released)
 	if len(img.Layers) > 0 {
 		c.ChainID = img.Layers[len(img.Layers)-1].String()
 	}

@@ -305,11 +305,12 @@ func TestExecUserLookup(t *testing.T) {
 		add  []uint32
 		err  string
 	}{
-		{spec: "app", uid: 1000, gid: 1001, add: []uint32{10}},
-		{spec: "1000", uid: 1000, gid: 1001, add: []uint32{10}},
-		{spec: "4242", uid: 4242, gid: 0},
-		{spec: "app:wheel", uid: 1000, gid: 10},
-		{spec: "app:77", uid: 1000, gid: 77},
+		// The primary group is also a supplementary one, as in Docker.
+		{spec: "app", uid: 1000, gid: 1001, add: []uint32{1001, 10}},
+		{spec: "1000", uid: 1000, gid: 1001, add: []uint32{1001, 10}},
+		{spec: "4242", uid: 4242, gid: 0, add: []uint32{0}},
+		{spec: "app:wheel", uid: 1000, gid: 10, add: []uint32{10}},
+		{spec: "app:77", uid: 1000, gid: 77, add: []uint32{77}},
 		{spec: "nobody", err: "unable to find user nobody"},
 		{spec: "app:nogroup", err: "unable to find group nogroup"},
 	}

@@ -50,6 +50,9 @@ func (m *Manager) waitShim(sh *client.Shim) (client.ExitStatus, error) {
 func (m *Manager) handleExit(c *Container, sh *client.Shim, ex client.ExitStatus, waitErr error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	c.mu.Lock()
+	released, current := c.released, c.shim == sh
+	c.mu.Unlock()
 	// The runtime deletes the container (its cgroup, its state) while the
 	// run's network, volumes and rootfs are released here; a restart
 	// waits for both.
@@ -62,7 +65,12 @@ func (m *Manager) handleExit(c *Container, sh *client.Shim, ex client.ExitStatus
 			m.runtime(ctx, c, nil, "delete", "--force", c.ID)
 		}
 	}()
-	defer func() { <-deleted }()
+	defer func() {
+		<-deleted
+		if current {
+			closeOnce(released)
+		}
+	}()
 	m.teardown(c)
 
 	c.mu.Lock()
@@ -115,6 +123,15 @@ func (m *Manager) handleExit(c *Container, sh *client.Shim, ex client.ExitStatus
 			}
 		}
 		c.op.Unlock()
+	}
+}
+
+// closeOnce closes ch unless it is closed already.
+func closeOnce(ch chan struct{}) {
+	select {
+	case <-ch:
+	default:
+		close(ch)
 	}
 }
 

@@ -103,6 +103,7 @@ func (m *Manager) adopt(c *Container, sh *client.Shim) {
 	}
 	c.State.Pid = sh.Pid
 	c.exited = make(chan struct{})
+	c.released = make(chan struct{})
 	for _, ep := range m.cfg.Network.Endpoints(c.ID) {
 		var aliases []string
 		if old := c.Networks[ep.NetworkName]; old != nil {

@@ -225,6 +225,7 @@ func (m *Manager) start(c *Container) (err error) {
 	st.Health = nil
 	c.stopping = false
 	c.exited = make(chan struct{})
+	c.released = make(chan struct{})
 	m.notifyLocked(c)
 	m.startHealthLocked(c, sh)
 	if err := m.save(c); err != nil {

@@ -199,7 +199,7 @@ func (m *Manager) ContainerRemove(ctx context.Context, name string, force, remov
 		return errdefs.Conflict("You cannot remove a restarting container %s. Stop the container before attempting removal or force remove", c.ID)
 	}
 	m.cancelRestartLocked(c)
-	sh, exited := c.shim, c.exited
+	sh, exited, released := c.shim, c.exited, c.released
 	running := c.State.Running() && sh != nil
 	if running {
 		c.stopping = true
@@ -219,6 +219,15 @@ func (m *Manager) ContainerRemove(ctx context.Context, name string, force, remov
 		case <-time.After(time.Minute):
 			return errdefs.Conflict("could not kill running container %s, cannot remove", c.ID)
 		}
+	}
+	// The last run's cgroup and runtime state go first: once rm answers,
+	// nothing of the container is left.
+	select {
+	case <-released:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(30 * time.Second):
+		m.log.Warn("removing a container whose runtime state is not deleted yet", "id", c.ID)
 	}
 	return m.remove(c, removeVolumes)
 }
