@@ -299,7 +299,7 @@ func (bd *build) dispatch(st *stage, c instructions.Command) error {
 		return bd.commitConfig(st, fmt.Sprintf("VOLUME %v", c.Volumes))
 	case *instructions.StopSignalCommand:
 		if _, err := specs.ParseSignal(c.Signal); err != nil {
-			return errdefs.Invalid("%v", err)
+			return errdefs.Invalid("Invalid signal: %s", c.Signal)
 		}
 		rc.StopSignal = c.Signal
 		return bd.commitConfig(st, "STOPSIGNAL "+c.Signal)

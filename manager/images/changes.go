@@ -387,7 +387,7 @@ func parsePorts(s string) ([]string, error) {
 	lo, hi, isRange := strings.Cut(ports, "-")
 	start, err := strconv.ParseUint(lo, 10, 16)
 	if err != nil {
-		return nil, fmt.Errorf("invalid containerPort: %s", ports)
+		return nil, fmt.Errorf("Invalid containerPort: %s", ports)
 	}
 	end := start
 	if isRange {
