@@ -2,8 +2,11 @@ package containers
 
 import (
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
 
 	"github.com/xrt-dev/xrt/bundle"
 	"github.com/xrt-dev/xrt/manager/network"
@@ -130,4 +133,21 @@ func (m *Manager) refreshPeers(self string, networks []string) {
 // would leave them with the old file.
 func writeInPlace(path string, data []byte) error {
 	return os.WriteFile(path, data, 0o644)
+}
+
+// addMtab links /etc/mtab to /proc/mounts when the image has an /etc
+// without one, as Docker's init layer does (df and mount read it). Diffs
+// leave the link out (layers.Store.Diff), so no commit or build keeps it.
+func addMtab(rootfs string) {
+	etc, err := securejoin.SecureJoin(rootfs, "etc")
+	if err != nil {
+		return
+	}
+	if fi, err := os.Lstat(etc); err != nil || !fi.IsDir() {
+		return
+	}
+	mtab := filepath.Join(etc, "mtab")
+	if _, err := os.Lstat(mtab); os.IsNotExist(err) {
+		os.Symlink("/proc/mounts", mtab)
+	}
 }

@@ -143,6 +143,7 @@ func (m *Manager) start(c *Container) (err error) {
 	if err := snapshots.MountAll(ms, rootfs); err != nil {
 		return fmt.Errorf("container %s: mounting its file system: %w", id, err)
 	}
+	addMtab(rootfs)
 	binds, releaseVolumes, err := m.setupMounts(id, mps, rootfs)
 	undo = append(undo, releaseVolumes)
 	if err != nil {
