@@ -81,7 +81,7 @@ func (bd *build) run(stages []instructions.Stage) (*images.Image, error) {
 	var last *stage
 	for i := range stages {
 		s := &stages[i]
-		st, err := bd.from(s, i)
+		st, err := bd.from(s)
 		if err != nil {
 			return nil, stepFailed(bd.df.name, s.Location, err)
 		}
@@ -130,7 +130,7 @@ func platformArgs() []string {
 // from begins a stage: its base image (an earlier stage, scratch, or an
 // image, pulled when missing or with --pull), then the base's ONBUILD
 // triggers.
-func (bd *build) from(s *instructions.Stage, index int) (*stage, error) {
+func (bd *build) from(s *instructions.Stage) (*stage, error) {
 	bd.stepLine(s.SourceCode)
 	bd.args.resetStage()
 	env := append(bd.args.metaEnv(), platformArgs()...)
@@ -169,33 +169,42 @@ func (bd *build) from(s *instructions.Stage, index int) (*stage, error) {
 	}
 	bd.out.printf(" ---> %s\n", st.shortID())
 	if triggers := st.runConfig.OnBuild; len(triggers) > 0 {
+		// They run now, and the stage's image does not inherit them.
 		st.runConfig.OnBuild = nil
-		plural := ""
-		if len(triggers) > 1 {
-			plural = "s"
-		}
-		bd.out.printf("# Executing %d build trigger%s\n", len(triggers), plural)
-		for _, t := range triggers {
-			res, err := parser.Parse(strings.NewReader(t))
-			if err != nil {
-				return nil, fmt.Errorf("ONBUILD trigger %q: %w", t, err)
-			}
-			if len(res.AST.Children) != 1 {
-				return nil, fmt.Errorf("onbuild trigger should be a single expression")
-			}
-			c, err := instructions.ParseCommand(res.AST.Children[0])
-			if err != nil {
-				return nil, fmt.Errorf("ONBUILD trigger %q: %w", t, err)
-			}
-			if err := supported(c); err != nil {
-				return nil, err
-			}
-			if err := bd.dispatch(st, c); err != nil {
-				return nil, err
-			}
+		if err := bd.runTriggers(st, triggers); err != nil {
+			return nil, err
 		}
 	}
 	return st, nil
+}
+
+// runTriggers runs the base image's ONBUILD instructions in the stage.
+func (bd *build) runTriggers(st *stage, triggers []string) error {
+	plural := ""
+	if len(triggers) > 1 {
+		plural = "s"
+	}
+	bd.out.printf("# Executing %d build trigger%s\n", len(triggers), plural)
+	for _, t := range triggers {
+		res, err := parser.Parse(strings.NewReader(t))
+		if err != nil {
+			return fmt.Errorf("ONBUILD trigger %q: %w", t, err)
+		}
+		if len(res.AST.Children) != 1 {
+			return fmt.Errorf("onbuild trigger should be a single expression")
+		}
+		c, err := instructions.ParseCommand(res.AST.Children[0])
+		if err != nil {
+			return fmt.Errorf("ONBUILD trigger %q: %w", t, err)
+		}
+		if err := supported(c); err != nil {
+			return err
+		}
+		if err := bd.dispatch(st, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // image finds a base image by reference, pulling it when it is missing
