@@ -60,6 +60,9 @@ type Config struct {
 // Builder builds images; it implements server.BuildBackend.
 type Builder struct {
 	cfg Config
+	// alive ends at Shutdown, and with it every build.
+	alive    context.Context
+	shutdown context.CancelFunc
 }
 
 // New returns a builder.
@@ -67,12 +70,27 @@ func New(cfg Config) *Builder {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Builder{cfg: cfg}
+	b := &Builder{cfg: cfg}
+	b.alive, b.shutdown = context.WithCancel(context.Background())
+	return b
 }
+
+// Shutdown cancels the builds in progress: each removes its step
+// container and answers that the daemon is going away. The daemon calls
+// it before it waits for its requests.
+func (b *Builder) Shutdown() { b.shutdown() }
 
 // Build builds the Dockerfile of the context read from r and returns the
 // ID of the image of the target stage (the last one by default).
 func (b *Builder) Build(ctx context.Context, opts server.BuildOptions, r io.Reader, out io.Writer) (id string, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(b.alive, cancel)()
+	defer func() {
+		if err != nil && b.alive.Err() != nil {
+			err = fmt.Errorf("build cancelled: the daemon is shutting down (%w)", err)
+		}
+	}()
 	o := newOutput(out)
 	if opts.Platform != "" {
 		if err := checkPlatform(opts.Platform); err != nil {

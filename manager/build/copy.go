@@ -3,8 +3,10 @@ package build
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"strings"
@@ -82,6 +84,11 @@ func (bd *build) workdir(st *stage, c *instructions.WorkdirCommand) error {
 			return err
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
+			// Name the path in the image, not the mount point's.
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = fmt.Errorf("%s %s: %w", pe.Op, "/"+strings.TrimPrefix(strings.TrimPrefix(pe.Path, rootfs), "/"), pe.Err)
+			}
 			return fmt.Errorf("WORKDIR %s: %w", st.runConfig.WorkingDir, err)
 		}
 		return nil

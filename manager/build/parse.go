@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -44,11 +45,14 @@ func parseDockerfile(data []byte, name string) (*dockerfile, error) {
 	return &dockerfile{name: name, stages: stages, metaArgs: metaArgs, escape: res.EscapeToken}, nil
 }
 
+var lineSaid = regexp.MustCompile(`^dockerfile parse error on line \d+: `)
+
 // locate puts the Dockerfile line of a buildkit error in front of it.
 func locate(name string, err error) string {
 	var le *parser.LocationError
 	if errors.As(err, &le) && len(le.Locations) > 0 && len(le.Locations[0]) > 0 {
-		msg := err.Error()
+		// buildkit may say the line itself: once is enough.
+		msg := lineSaid.ReplaceAllString(err.Error(), "")
 		return fmt.Sprintf("%s:%d: %s", name, le.Locations[0][0].Start.Line, msg)
 	}
 	return fmt.Sprintf("%s: %v", name, err)

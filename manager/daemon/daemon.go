@@ -40,6 +40,7 @@ type Daemon struct {
 	images *images.Service
 	// containers is nil until New opened it.
 	containers *containers.Manager
+	builder    *build.Builder
 	server     *server.Server
 	http       *http.Server
 	ls         []net.Listener
@@ -136,6 +137,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err erro
 		log.Warn("cleaning up interrupted builds", "err", err)
 	}
 	step("build cleanup")
+	d.builder = builder
 	d.server = server.New(server.Config{
 		Images: b, Registry: b, System: sys, Builder: builder,
 		Containers: d.containers, Networks: d.containers, Volumes: d.containers,
@@ -185,6 +187,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
 	d.server.Events().Close()
+	d.builder.Shutdown() // builds stop and clean up before the wait below
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := d.http.Shutdown(sctx); err != nil {

@@ -45,7 +45,8 @@ func exists(p string) bool {
 // removeTree removes cgroup directories and any cgroups below them. Only
 // directories can be removed on a cgroup file system (rmdir), and the
 // kernel answers EBUSY for a short while after the last process has
-// exited, so the busy ones are retried, together, for up to about 250ms.
+// exited, so the busy ones are retried, together, for up to about 2s (a
+// loaded machine reaps late: 250ms left cgroups behind now and then).
 func removeTree(dirs ...string) error {
 	var errs []error
 	delay := time.Millisecond
@@ -61,7 +62,7 @@ func removeTree(dirs ...string) error {
 		if len(busy) == 0 {
 			break
 		}
-		if attempt == 8 {
+		if attempt == 11 {
 			for _, d := range busy {
 				errs = append(errs, fmt.Errorf("remove cgroup %s: %w (processes left in it?)", d, unix.EBUSY))
 			}
