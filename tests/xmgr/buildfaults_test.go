@@ -545,7 +545,7 @@ func TestBuildFaultErrors(t *testing.T) {
 			if took > limit {
 				t.Errorf("the failed build took %v (limit %v)", took.Round(time.Millisecond), limit)
 			}
-			t.Logf("%v: %s", took.Round(time.Millisecond), firstLine(r.err))
+			t.Logf("%v: %s", took.Round(time.Millisecond), lastLine(r.err))
 			if out := e.xmgr("images", "-q", "h7-fault"); strings.TrimSpace(out.out) != "" {
 				t.Errorf("the failed build tagged an image: %s", out.out)
 			}
@@ -1137,4 +1137,10 @@ func TestBuildFaultInterruptUpload(t *testing.T) {
 		t.Logf("the context was sent before the signal; this run tested an interrupted COPY")
 	}
 	e.assertClean(t, 5*time.Second)
+}
+
+// lastLine is the last line of s (a CLI's error comes last).
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	return s[strings.LastIndex(s, "\n")+1:]
 }
