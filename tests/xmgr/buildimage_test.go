@@ -119,6 +119,7 @@ type fsEntry struct {
 	Size     int64
 	SHA      string
 	Link     string
+	Dev      string // major,minor of a device node
 }
 
 func (e fsEntry) String() string {
@@ -128,6 +129,8 @@ func (e fsEntry) String() string {
 		s += fmt.Sprintf(" %dB sha256:%.12s", e.Size, e.SHA)
 	case 'l', 'h':
 		s += " -> " + e.Link
+	case 'c', 'b':
+		s += " dev " + e.Dev
 	}
 	return s
 }
@@ -277,6 +280,8 @@ func (img *savedImage) apply(layer []byte) error {
 			e.Link, e.Mode = it.h.Linkname, 0o777
 		case 'h':
 			e.Link = cleanTarPath(it.h.Linkname)
+		case 'c', 'b':
+			e.Dev = fmt.Sprintf("%d,%d", it.h.Devmajor, it.h.Devminor)
 		}
 		if old, ok := img.Tree[p]; ok && old.Type == 'd' && e.Type != 'd' {
 			removeUnder(p, false)
@@ -414,6 +419,20 @@ func compareImages(d, x *savedImage) []string {
 			add("config %s: docker %s, xmgr %s", f, orNone(a), orNone(b))
 		}
 	}
+	// what refers to other images: the run config's Image (dockerd: the
+	// image the step ran on) and a top-level "parent" (dockerd keeps the
+	// parent out of the config, in its own metadata); both change the ID
+	for _, f := range []string{"Image", "parent"} {
+		src := func(img *savedImage) map[string]json.RawMessage {
+			if f == "parent" {
+				return img.Config
+			}
+			return img.Run
+		}
+		if a, b := refKind(src(d)[f]), refKind(src(x)[f]); a != b {
+			add("config %s: docker %s, xmgr %s", f, a, b)
+		}
+	}
 	// (d) the history
 	dh, xh := d.history(), x.history()
 	if len(dh) != len(xh) {
@@ -539,4 +558,41 @@ func (img *savedImage) dump() string {
 		}
 	}
 	return b.String()
+}
+
+// refKind describes an image reference in a config: none, an image ID, or
+// something else.
+func refKind(raw json.RawMessage) string {
+	var v string
+	if json.Unmarshal(raw, &v) != nil || v == "" {
+		return "(none)"
+	}
+	if regexp.MustCompile(`^sha256:[0-9a-f]{64}$`).MatchString(v) {
+		return "an image ID"
+	}
+	return fmt.Sprintf("%q", v)
+}
+
+// configShape says how the configs' keys differ (dockerd writes every
+// field of its structs, empty ones too, and container_config,
+// docker_version): for information, not a failure.
+func configShape(d, x *savedImage) string {
+	var out []string
+	if a, b := keysOf(d.Config), keysOf(x.Config); a != b {
+		out = append(out, fmt.Sprintf("config keys: docker %s; xmgr %s", a, b))
+	}
+	if a, b := keysOf(d.Run), keysOf(x.Run); a != b {
+		out = append(out, fmt.Sprintf("run config keys: docker %s; xmgr %s", a, b))
+	}
+	return strings.Join(out, "\n")
+}
+
+// keysOf lists a JSON object's keys, sorted.
+func keysOf(m map[string]json.RawMessage) string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, ",")
 }
