@@ -86,6 +86,9 @@ func withComment(rc *types.ContainerConfig, comment string, oneWord bool) *types
 // commitConfig ends a step that changes only the config: a new image
 // with no layer, its history entry marked empty.
 func (bd *build) commitConfig(st *stage, comment string) error {
+	if bd.noCommit {
+		return nil
+	}
 	probe := withComment(&st.runConfig, comment, false)
 	if hit, err := bd.probe(st, probe); err != nil || hit {
 		return err

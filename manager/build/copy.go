@@ -74,6 +74,9 @@ func (bd *build) copyStep(st *stage, r copyRequest) error {
 func (bd *build) workdir(st *stage, c *instructions.WorkdirCommand) error {
 	wd := normalizeWorkdir(st.runConfig.WorkingDir, c.Path)
 	st.runConfig.WorkingDir = path.Clean(wd)
+	if bd.noCommit {
+		return nil
+	}
 	probe := withComment(&st.runConfig, "WORKDIR "+wd, true)
 	if hit, err := bd.probe(st, probe); err != nil || hit {
 		return err

@@ -41,6 +41,8 @@ type build struct {
 
 	cleanups []func()
 	removing sync.WaitGroup // step containers being removed
+	// noCommit runs instructions on the run config alone (--change).
+	noCommit bool
 }
 
 // stage is the state of the stage being built: Docker's dispatchState.

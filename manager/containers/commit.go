@@ -6,11 +6,13 @@ import (
 	"io"
 	"strings"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/xrt-dev/xrt/manager/api/server"
 	"github.com/xrt-dev/xrt/manager/api/types"
+	"github.com/xrt-dev/xrt/manager/build"
 	"github.com/xrt-dev/xrt/manager/errdefs"
 	"github.com/xrt-dev/xrt/manager/images"
 )
@@ -79,7 +81,7 @@ func (m *Manager) ContainerCommit(ctx context.Context, name string, opts server.
 		pw.CloseWithError(m.cfg.Layers.Diff(ctx, pw, key, digest.Digest(chainID)))
 	}()
 	h := ocispec.History{CreatedBy: strings.Join(ccfg.Cmd, " "), Comment: opts.Comment, Author: opts.Author}
-	img, err := m.cfg.Images.Commit(ctx, parent, pr, cfg, h, ref)
+	img, err := m.cfg.Images.CommitConfig(ctx, parent, pr, cfg, h, ref)
 	pr.CloseWithError(err)
 	if err != nil {
 		return "", err
@@ -92,13 +94,13 @@ func (m *Manager) ContainerCommit(ctx context.Context, name string, opts server.
 // commitConfig is the new image's config, as Docker makes it: the
 // request's config (else the container's) with the --change instructions
 // applied, and what it leaves unset taken from the container's config.
-func commitConfig(opts server.CommitOptions, container types.ContainerConfig) (ocispec.ImageConfig, error) {
+func commitConfig(opts server.CommitOptions, container types.ContainerConfig) (dockerspec.DockerOCIImageConfig, error) {
 	base := container
 	if opts.Config != nil {
 		base = *opts.Config
 	}
 	cfg := imageConfigOf(base)
-	if err := images.ApplyChanges(&cfg, opts.Changes); err != nil {
+	if err := build.ApplyChanges(&cfg, opts.Changes); err != nil {
 		return cfg, err
 	}
 	from := imageConfigOf(container)
@@ -118,6 +120,12 @@ func commitConfig(opts server.CommitOptions, container types.ContainerConfig) (o
 		if cfg.Entrypoint == nil {
 			cfg.Entrypoint = from.Entrypoint
 		}
+	}
+	if cfg.Healthcheck == nil {
+		cfg.Healthcheck = from.Healthcheck
+	}
+	if len(cfg.Shell) == 0 {
+		cfg.Shell = from.Shell
 	}
 	cfg.Env = mergeEnvVars(from.Env, cfg.Env)
 	cfg.ExposedPorts = unionSet(from.ExposedPorts, cfg.ExposedPorts)
@@ -149,12 +157,13 @@ func unionSet(a, b map[string]struct{}) map[string]struct{} {
 	return out
 }
 
-// imageConfigOf is the image part of a container's config.
-func imageConfigOf(c types.ContainerConfig) ocispec.ImageConfig {
-	cfg := ocispec.ImageConfig{
+// imageConfigOf is the image part of a container's config, with
+// Docker's extensions (health check, ONBUILD, shell).
+func imageConfigOf(c types.ContainerConfig) dockerspec.DockerOCIImageConfig {
+	cfg := dockerspec.DockerOCIImageConfig{ImageConfig: ocispec.ImageConfig{
 		User: c.User, Env: append([]string(nil), c.Env...), Cmd: append([]string(nil), c.Cmd...),
 		WorkingDir: c.WorkingDir, StopSignal: c.StopSignal,
-	}
+	}}
 	if c.Entrypoint != nil {
 		cfg.Entrypoint = append([]string{}, c.Entrypoint...)
 	}
@@ -166,5 +175,13 @@ func imageConfigOf(c types.ContainerConfig) ocispec.ImageConfig {
 	}
 	cfg.ExposedPorts = unionSet(nil, c.ExposedPorts)
 	cfg.Volumes = unionSet(nil, c.Volumes)
+	cfg.OnBuild = append([]string(nil), c.OnBuild...)
+	cfg.Shell = append([]string(nil), c.Shell...)
+	if h := c.Healthcheck; h != nil {
+		cfg.Healthcheck = &dockerspec.HealthcheckConfig{
+			Test: append([]string(nil), h.Test...), Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, Retries: h.Retries,
+		}
+	}
 	return cfg
 }

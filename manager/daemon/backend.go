@@ -9,9 +9,11 @@ import (
 	"strings"
 	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/xrt-dev/xrt/manager/api/types"
+	"github.com/xrt-dev/xrt/manager/build"
 	"github.com/xrt-dev/xrt/manager/errdefs"
 	"github.com/xrt-dev/xrt/manager/images"
 	"github.com/xrt-dev/xrt/manager/progress"
@@ -269,7 +271,11 @@ func (b *backend) ImportImage(ctx context.Context, src io.Reader, ref, message s
 		}
 		p = *pp
 	}
-	img, err := b.images.Import(ctx, src, ref, changes, message, p)
+	var cfg dockerspec.DockerOCIImageConfig
+	if err := build.ApplyChanges(&cfg, changes); err != nil {
+		return "", err
+	}
+	img, err := b.images.Import(ctx, src, ref, cfg, message, p)
 	if err != nil {
 		return "", err
 	}

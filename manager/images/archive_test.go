@@ -18,6 +18,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/xrt-dev/xrt/manager/errdefs"
@@ -358,8 +359,13 @@ func TestImport(t *testing.T) {
 		in   []byte
 	}{{"plain", rootfs}, {"gzip", gzipBytes(t, rootfs)}} {
 		t.Run(tc.name, func(t *testing.T) {
-			img, err := e.s.Import(context.Background(), bytes.NewReader(tc.in), "imported:"+tc.name,
-				[]string{`CMD ["/bin/hello"]`, "ENV A=1", "EXPOSE 80", "WORKDIR /srv", "LABEL k=v", "USER 1000", "VOLUME /data", "STOPSIGNAL SIGINT", "ENTRYPOINT /bin/sh"}, "", ocispec.Platform{})
+			// The config --change instructions make (build.ApplyChanges).
+			cfg := dockerspec.DockerOCIImageConfig{ImageConfig: ocispec.ImageConfig{
+				Cmd: []string{"/bin/hello"}, Env: []string{"A=1"}, ExposedPorts: map[string]struct{}{"80/tcp": {}},
+				WorkingDir: "/srv", Labels: map[string]string{"k": "v"}, User: "1000",
+				Volumes: map[string]struct{}{"/data": {}}, StopSignal: "SIGINT", Entrypoint: []string{"/bin/sh", "-c", "/bin/sh"},
+			}}
+			img, err := e.s.Import(context.Background(), bytes.NewReader(tc.in), "imported:"+tc.name, cfg, "", ocispec.Platform{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -411,7 +417,7 @@ func TestImport(t *testing.T) {
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("stale temp file survived New: %v", err)
 	}
-	img, err := e.s.Import(context.Background(), bytes.NewReader(rootfs), "", nil, "my message", ocispec.Platform{Architecture: "arm64"})
+	img, err := e.s.Import(context.Background(), bytes.NewReader(rootfs), "", dockerspec.DockerOCIImageConfig{}, "my message", ocispec.Platform{Architecture: "arm64"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,21 +433,19 @@ func TestImportRefuses(t *testing.T) {
 	tests := []struct {
 		name    string
 		in      []byte
-		ref     string
-		changes []string
-		want    string
+		ref  string
+		want string
 	}{
-		{"onbuild", rootfs, "", []string{"ONBUILD RUN x"}, "ONBUILD is not supported"},
-		{"bad ref", rootfs, "Bad:Ref", nil, "invalid reference format"},
-		{"digest ref", rootfs, "x@sha256:" + strings.Repeat("0", 64), nil, "digest reference"},
-		{"empty", nil, "", nil, "empty"},
-		{"not a tar", []byte(strings.Repeat("not a tar ", 100)), "", nil, "import"},
-		{"escape", escape, "", nil, "import"},
-		{"truncated gzip", gzipBytes(t, rootfs)[:30], "", nil, "import"},
+		{"bad ref", rootfs, "Bad:Ref", "invalid reference format"},
+		{"digest ref", rootfs, "x@sha256:" + strings.Repeat("0", 64), "digest reference"},
+		{"empty", nil, "", "empty"},
+		{"not a tar", []byte(strings.Repeat("not a tar ", 100)), "", "import"},
+		{"escape", escape, "", "import"},
+		{"truncated gzip", gzipBytes(t, rootfs)[:30], "", "import"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.s.Import(context.Background(), bytes.NewReader(tt.in), tt.ref, tt.changes, "", ocispec.Platform{})
+			_, err := e.s.Import(context.Background(), bytes.NewReader(tt.in), tt.ref, dockerspec.DockerOCIImageConfig{}, "", ocispec.Platform{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Import = %v, want an error with %q", err, tt.want)
 			}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -118,7 +119,7 @@ func TestBenchAgainstDocker(t *testing.T) {
 		note("import ours", timeIt(func() {
 			f, _ := os.Open(rootTar)
 			defer f.Close()
-			if _, err := e.s.Import(context.Background(), f, "imp:1", nil, "", ocispec.Platform{}); err != nil {
+			if _, err := e.s.Import(context.Background(), f, "imp:1", dockerspec.DockerOCIImageConfig{}, "", ocispec.Platform{}); err != nil {
 				t.Fatal(err)
 			}
 		}))

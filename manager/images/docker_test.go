@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -146,7 +147,7 @@ func TestInteropDocker(t *testing.T) {
 		t.Errorf("etc/motd = %q", got)
 	}
 	// Our import, as Docker shows its history.
-	ours, err := e.s.Import(context.Background(), bytes.NewReader(layerTar(t, tfile{name: "x", body: "y"})), "ours:1", []string{"CMD /x"}, "", ocispec.Platform{})
+	ours, err := e.s.Import(context.Background(), bytes.NewReader(layerTar(t, tfile{name: "x", body: "y"})), "ours:1", dockerspec.DockerOCIImageConfig{ImageConfig: ocispec.ImageConfig{Cmd: []string{"/bin/sh", "-c", "/x"}}}, "", ocispec.Platform{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -18,18 +19,18 @@ import (
 // importConfig is the config `docker import` writes: the OCI fields plus
 // Docker's comment.
 type importConfig struct {
-	ocispec.Image
+	dockerspec.DockerOCIImage
 	Comment string `json:"comment,omitempty"`
 }
 
 // Import makes a one-layer image from a root filesystem tarball (plain,
 // gzip, zstd, bzip2 or xz), as `docker import` does. ref ("" for none)
-// tags it; changes are Dockerfile instructions for its config (see
-// ApplyChanges); message becomes the image's comment and its history
+// tags it; cfg is its run config (import --change instructions, applied
+// by build.ApplyChanges); message becomes the image's comment and its history
 // entry ("Imported from -" when empty); platform's empty fields default to
 // linux and the host's architecture. The layer blob is kept gzipped for a
 // later push: a gzip input is kept as given, anything else is recompressed.
-func (s *Service) Import(ctx context.Context, r io.Reader, ref string, changes []string, message string, platform ocispec.Platform) (_ *Image, err error) {
+func (s *Service) Import(ctx context.Context, r io.Reader, ref string, cfg dockerspec.DockerOCIImageConfig, message string, platform ocispec.Platform) (_ *Image, err error) {
 	var tags []string
 	if ref != "" {
 		n, err := parseName(ref)
@@ -40,10 +41,6 @@ func (s *Service) Import(ctx context.Context, r io.Reader, ref string, changes [
 			return nil, errdefs.Invalid("import: refusing to create a tag with a digest reference: %s", ref)
 		}
 		tags = []string{n.String()}
-	}
-	var cfg ocispec.ImageConfig
-	if err := ApplyChanges(&cfg, changes); err != nil {
-		return nil, err
 	}
 	if platform.OS == "" {
 		platform.OS = "linux"
@@ -68,12 +65,14 @@ func (s *Service) Import(ctx context.Context, r io.Reader, ref string, changes [
 	}
 	created := time.Now().UTC()
 	c := importConfig{
-		Image: ocispec.Image{
-			Created:  &created,
-			Platform: platform,
-			Config:   cfg,
-			RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{diffID}},
-			History:  []ocispec.History{{Created: &created, Comment: message}},
+		DockerOCIImage: dockerspec.DockerOCIImage{
+			Image: ocispec.Image{
+				Created:  &created,
+				Platform: platform,
+				RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{diffID}},
+				History:  []ocispec.History{{Created: &created, Comment: message}},
+			},
+			Config: cfg,
 		},
 		Comment: message,
 	}

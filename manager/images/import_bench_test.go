@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -63,7 +64,7 @@ func TestBenchImport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := e.s.Import(context.Background(), f, "m5imp:1", nil, "", ocispec.Platform{}); err != nil {
+			if _, err := e.s.Import(context.Background(), f, "m5imp:1", dockerspec.DockerOCIImageConfig{}, "", ocispec.Platform{}); err != nil {
 				t.Fatal(err)
 			}
 			f.Close()
