@@ -20,11 +20,12 @@ import (
 
 // commitConfig is the config `docker commit` and Docker's classic builder
 // write: the OCI fields, the config's Docker extensions (Healthcheck,
-// OnBuild, Shell), and Docker's comment and legacy parent.
+// OnBuild, Shell), and Docker's comment. Like dockerd, the parent is kept
+// in the store's records, not in the config: the image ID does not depend
+// on it and a saved image does not carry it.
 type commitConfig struct {
 	dockerspec.DockerOCIImage
 	Comment string `json:"comment,omitempty"`
-	Parent  string `json:"parent,omitempty"`
 }
 
 // Commit makes an image of parent (nil: none, as FROM scratch) plus one
@@ -121,7 +122,6 @@ func (s *Service) CommitConfig(ctx context.Context, parent *Image, layerTar io.R
 			Config: cfg,
 		},
 		Comment: h.Comment,
-		Parent:  parentID.String(),
 	}
 	config, err := json.Marshal(c)
 	if err != nil {
