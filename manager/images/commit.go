@@ -25,7 +25,15 @@ import (
 // on it and a saved image does not carry it.
 type commitConfig struct {
 	dockerspec.DockerOCIImage
-	Comment string `json:"comment,omitempty"`
+	// Config shadows the embedded one to add Docker's "Image": the image
+	// the step or container ran on (dockerd writes it; OCI has no field).
+	Config  runConfig `json:"config,omitempty"`
+	Comment string    `json:"comment,omitempty"`
+}
+
+type runConfig struct {
+	dockerspec.DockerOCIImageConfig
+	Image string `json:"Image,omitempty"`
 }
 
 // Commit makes an image of parent (nil: none, as FROM scratch) plus one
@@ -119,8 +127,8 @@ func (s *Service) CommitConfig(ctx context.Context, parent *Image, layerTar io.R
 				RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: diffIDs},
 				History:  append(history, h),
 			},
-			Config: cfg,
 		},
+		Config:  runConfig{DockerOCIImageConfig: cfg, Image: parentID.String()},
 		Comment: h.Comment,
 	}
 	config, err := json.Marshal(c)
