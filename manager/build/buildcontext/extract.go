@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"context"
 	"encoding/hex"
-	"errors"
 	"hash"
 	"io"
 	"path"
@@ -35,7 +34,7 @@ func extract(ctx context.Context, r io.Reader, root string) (map[string]string, 
 			cur = nil
 		}
 	}
-	er := &eofReader{r: &ctxReader{ctx: ctx, r: r}}
+	er := &ctxReader{ctx: ctx, r: r}
 	_, err := archive.ApplyWith(root, er, archive.Options{
 		Whiteouts: archive.WhiteoutNone,
 		Entry: func(rel string, hdr *tar.Header) io.Writer {
@@ -71,11 +70,6 @@ func extract(ctx context.Context, r io.Reader, root string) (map[string]string, 
 		}
 		return nil, errdefs.Invalid("build context: %s", strings.ReplaceAll(err.Error(), "layer tar: ", ""))
 	}
-	if er.eof && er.zeros < 512 {
-		// archive/tar takes a stream that stops between entries as
-		// complete; a tar ends with zero blocks.
-		return nil, errdefs.Invalid("build context: truncated tar (no end-of-archive marker)")
-	}
 	return sums, nil
 }
 
@@ -98,29 +92,4 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
-}
-
-// eofReader records whether the stream ran out, and how many zero bytes
-// it ended with: a complete tar ends with at least one zero block.
-type eofReader struct {
-	r     io.Reader
-	eof   bool
-	zeros int
-}
-
-func (e *eofReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	i := n
-	for i > 0 && p[i-1] == 0 {
-		i--
-	}
-	if i > 0 {
-		e.zeros = n - i
-	} else {
-		e.zeros += n
-	}
-	if errors.Is(err, io.EOF) {
-		e.eof = true
-	}
-	return n, err
 }

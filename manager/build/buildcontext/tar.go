@@ -343,7 +343,9 @@ func (t *tarWriter) addOutside(data []byte) error {
 	if t.ignoreOut {
 		return nil
 	}
-	ignore := []byte("\n" + t.extraName + "\n")
+	// As Docker's CLI: a .dockerignore made for the occasion excludes
+	// itself too, so the daemon drops both and COPY . sees neither.
+	ignore := []byte(".dockerignore\n" + t.extraName + "\n")
 	hdr = &tar.Header{Name: ".dockerignore", Typeflag: tar.TypeReg, Mode: 0o600, ModTime: now, Size: int64(len(ignore))}
 	return t.writeData(hdr, ignore)
 }
