@@ -91,7 +91,9 @@ func TestAddArchive(t *testing.T) {
 			must(t, os.WriteFile(filepath.Join(ctxDir, "blob.bin"), compress(t, how, archive), 0644))
 			top := t.TempDir()
 			rootfs := filepath.Join(top, "a", "b", "rootfs")
-			mk(t, rootfs, "d/old=O", "d/top=was")
+			// d/etc is there: "sym" leads to it inside d, as Docker's
+			// chrooted untar would.
+			mk(t, rootfs, "d/old=O", "d/top=was", "d/etc/keep=K")
 			must(t, Copy(context.Background(), Source{Root: ctxDir, Context: true}, rootfs,
 				Options{Sources: []string{"blob.bin"}, Dest: "/d", Add: true}))
 			for p, w := range want {
@@ -120,6 +122,20 @@ func TestAddArchive(t *testing.T) {
 			}
 		})
 	}
+	// A symlink that leads nowhere inside the destination, then a file
+	// through it: Docker's untar fails, and so does ours.
+	t.Run("through a dangling symlink", func(t *testing.T) {
+		ctxDir := t.TempDir()
+		must(t, os.WriteFile(filepath.Join(ctxDir, "evil.tar"), mkTar(t,
+			tarEntry{name: "out", typ: tar.TypeSymlink, link: "../../../../missing"},
+			tarEntry{name: "out/evil.txt", body: "E"}), 0644))
+		rootfs := t.TempDir()
+		err := Copy(context.Background(), Source{Root: ctxDir, Context: true}, rootfs,
+			Options{Sources: []string{"evil.tar"}, Dest: "/d/", Add: true})
+		if err == nil || !strings.Contains(err.Error(), "/out/evil.txt: no such file or directory") {
+			t.Fatalf("err = %v, want Docker's no such file", err)
+		}
+	})
 
 	t.Run("COPY does not unpack", func(t *testing.T) {
 		ctxDir := t.TempDir()

@@ -248,6 +248,13 @@ func (t *tree) parent(rel string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("resolve %s: %w", inImage(t.rootfs, filepath.Join(t.root, d)), err)
 	}
+	// As Docker's untar: a parent that is there (a symlink) is not made,
+	// so one that leads nowhere inside the destination fails the write.
+	if _, err := os.Lstat(filepath.Join(t.root, d)); err == nil {
+		if _, err := os.Stat(p); os.IsNotExist(err) {
+			return "", fmt.Errorf("open %s: no such file or directory", "/"+rel)
+		}
+	}
 	if _, err := mkdirAll(t.rootfs, p, owner{}); err != nil {
 		return "", err
 	}
