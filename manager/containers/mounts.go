@@ -102,7 +102,9 @@ func parseMounts(cfg *types.ContainerConfig, hc *types.HostConfig) ([]MountPoint
 	}
 	sort.Strings(vols)
 	for _, dst := range vols {
-		if !path.IsAbs(dst) || seen[path.Clean(dst)] {
+		// Docker takes a relative VOLUME (`VOLUME ["a"]`) from the root.
+		dst = path.Join("/", dst)
+		if seen[dst] {
 			continue // the image's VOLUME is covered by a mount of the run
 		}
 		add(MountPoint{Type: mountVolume, Destination: dst, RW: true, Anonymous: true}, nil)
