@@ -217,6 +217,21 @@ func (s *Service) Tag(src, target string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// A tag that names the image already costs no write (a rebuild that
+	// hit the cache tags what it had tagged).
+	same := false
+	_ = s.db.View(context.Background(), func(tx *metadata.Tx) error {
+		rec, _, err := resolveRecord(tx, src)
+		if err != nil {
+			return err
+		}
+		t, err := tx.GetTag(n.String())
+		same = err == nil && t.ImageID == rec.ID
+		return nil
+	})
+	if same {
+		return nil
+	}
 	return s.db.Update(context.Background(), func(tx *metadata.Tx) error {
 		rec, _, err := resolveRecord(tx, src)
 		if err != nil {
