@@ -17,8 +17,8 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/opencontainers/go-digest"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/xrt-dev/xrt/manager/errdefs"
@@ -431,8 +431,8 @@ func TestImportRefuses(t *testing.T) {
 	rootfs := e.simpleLayer("r")
 	escape := layerTar(t, tfile{name: "../../escape", body: "x"})
 	tests := []struct {
-		name    string
-		in      []byte
+		name string
+		in   []byte
 		ref  string
 		want string
 	}{

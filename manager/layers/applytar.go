@@ -61,7 +61,7 @@ func (s *Store) ApplyTar(ctx context.Context, r io.Reader, parent digest.Digest,
 	}
 	defer cw.Close() // aborts unless committed
 
-	br := bufio.NewReaderSize(&ctxReader{ctx: ctx, r: r}, 1<<20)
+	br := bufio.NewReaderSize(archive.ContextReader(ctx, r), 1<<20)
 	head, err := br.Peek(8)
 	if len(head) == 0 {
 		if err != nil && err != io.EOF {

@@ -213,7 +213,7 @@ func (s *Store) apply(ctx context.Context, compressed io.Reader, d ocispec.Descr
 func unpack(ctx context.Context, dir string, wo archive.Whiteouts, compressed io.Reader, alg digest.Algorithm, diffID digest.Digest) (size int64, blob digest.Digest, blobSize int64, err error) {
 	blobHash := newAsyncDigester(alg)
 	defer blobHash.stop()
-	counted := &countingReader{r: &ctxReader{ctx: ctx, r: compressed}}
+	counted := &countingReader{r: archive.ContextReader(ctx, compressed)}
 	raw := io.TeeReader(counted, blobHash)
 	dec, err := archive.Decompress(raw)
 	if err != nil {
@@ -411,17 +411,4 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
-}
-
-// ctxReader stops a stream when its context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

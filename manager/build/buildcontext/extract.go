@@ -34,7 +34,7 @@ func extract(ctx context.Context, r io.Reader, root string) (map[string]string, 
 			cur = nil
 		}
 	}
-	er := &ctxReader{ctx: ctx, r: r}
+	er := archive.ContextReader(ctx, r)
 	_, err := archive.ApplyWith(root, er, archive.Options{
 		Whiteouts: archive.WhiteoutNone,
 		Entry: func(rel string, hdr *tar.Header) io.Writer {
@@ -79,17 +79,4 @@ func cleanLink(name string) string {
 		name = name[1:]
 	}
 	return path.Clean(name)
-}
-
-// ctxReader stops reading when ctx ends (a client gone mid-upload).
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
