@@ -108,8 +108,12 @@ func (s *eventStream) next(t *testing.T, typ string) map[string]any {
 func TestMemoryLimitKillsAndEventsReportsOOM(t *testing.T) {
 	t.Parallel()
 	// The shell waits for /tmp/go, then makes tail hold 300 MiB (it keeps
-	// a "line" that never ends) in a cgroup allowed 32 MiB, no swap.
-	b := newBundle(t, "sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.05; done; head -c 300m /dev/zero | tail; echo $? > /tmp/rc; sleep 60")
+	// a "line" that never ends) in a cgroup allowed 32 MiB, no swap. The
+	// pipeline runs in a subshell that raises its OOM score: the kernel
+	// may kill twice before tail's memory is freed, and the second victim
+	// must not be the shell that records the status.
+	b := newBundle(t, "sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.05; done; "+
+		"(echo 1000 > /proc/self/oom_score_adj; head -c 300m /dev/zero | tail); echo $? > /tmp/rc; sleep 60")
 	b.addApplets("tail")
 	b.spec.Root.Readonly = false
 	limit := int64(32 << 20)
