@@ -65,16 +65,9 @@ func ConfigOf(img *Image) dockerspec.DockerOCIImageConfig {
 // HEALTHCHECK, ONBUILD and SHELL are kept in the config as Docker names
 // them ("Healthcheck", "OnBuild", "Shell").
 func (s *Service) CommitConfig(ctx context.Context, parent *Image, layerTar io.Reader, cfg dockerspec.DockerOCIImageConfig, h ocispec.History, ref string) (_ *Image, err error) {
-	var tags []string
-	if ref != "" {
-		n, err := parseName(ref)
-		if err != nil {
-			return nil, err
-		}
-		if n.Digest != "" {
-			return nil, errdefs.Invalid("commit: refusing to create a tag with a digest reference: %s", ref)
-		}
-		tags = []string{n.String()}
+	tags, err := refTags(ref, "commit")
+	if err != nil {
+		return nil, err
 	}
 	release := s.Lease()
 	defer func() {
@@ -131,6 +124,27 @@ func (s *Service) CommitConfig(ctx context.Context, parent *Image, layerTar io.R
 		Config:  runConfig{DockerOCIImageConfig: cfg, Image: parentID.String()},
 		Comment: h.Comment,
 	}
+	return s.registerMade(ctx, c, blobs, tags, parentID, "commit")
+}
+
+// refTags is the tag a commit or an import was asked for ("" for none).
+func refTags(ref, what string) ([]string, error) {
+	if ref == "" {
+		return nil, nil
+	}
+	n, err := parseName(ref)
+	if err != nil {
+		return nil, err
+	}
+	if n.Digest != "" {
+		return nil, errdefs.Invalid("%s: refusing to create a tag with a digest reference: %s", what, ref)
+	}
+	return []string{n.String()}, nil
+}
+
+// registerMade stores the config of an image made here (commit, build
+// step, import), writes its Docker manifest over blobs and registers it.
+func (s *Service) registerMade(ctx context.Context, c commitConfig, blobs []ocispec.Descriptor, tags []string, parent digest.Digest, what string) (*Image, error) {
 	config, err := json.Marshal(c)
 	if err != nil {
 		return nil, err
@@ -141,9 +155,9 @@ func (s *Service) CommitConfig(ctx context.Context, parent *Image, layerTar io.R
 		Config:    ocispec.Descriptor{MediaType: mediaTypeDockerConfig, Digest: digest.FromBytes(config), Size: int64(len(config))},
 		Layers:    blobs,
 	}
-	img, err := s.register(ctx, m, "", m.MediaType, config, tags, "", parentID)
+	img, err := s.register(ctx, m, "", m.MediaType, config, tags, "", parent)
 	if err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return img, nil
 }

@@ -2,7 +2,6 @@ package images
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"runtime"
@@ -10,18 +9,8 @@ import (
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
-	"github.com/xrt-dev/xrt/manager/errdefs"
 )
-
-// importConfig is the config `docker import` writes: the OCI fields plus
-// Docker's comment.
-type importConfig struct {
-	dockerspec.DockerOCIImage
-	Comment string `json:"comment,omitempty"`
-}
 
 // Import makes a one-layer image from a root filesystem tarball (plain,
 // gzip, zstd, bzip2 or xz), as `docker import` does. ref ("" for none)
@@ -31,16 +20,9 @@ type importConfig struct {
 // linux and the host's architecture. The layer blob is kept gzipped for a
 // later push: a gzip input is kept as given, anything else is recompressed.
 func (s *Service) Import(ctx context.Context, r io.Reader, ref string, cfg dockerspec.DockerOCIImageConfig, message string, platform ocispec.Platform) (_ *Image, err error) {
-	var tags []string
-	if ref != "" {
-		n, err := parseName(ref)
-		if err != nil {
-			return nil, err
-		}
-		if n.Digest != "" {
-			return nil, errdefs.Invalid("import: refusing to create a tag with a digest reference: %s", ref)
-		}
-		tags = []string{n.String()}
+	tags, err := refTags(ref, "import")
+	if err != nil {
+		return nil, err
 	}
 	if platform.OS == "" {
 		platform.OS = "linux"
@@ -64,7 +46,7 @@ func (s *Service) Import(ctx context.Context, r io.Reader, ref string, cfg docke
 		return nil, err
 	}
 	created := time.Now().UTC()
-	c := importConfig{
+	c := commitConfig{
 		DockerOCIImage: dockerspec.DockerOCIImage{
 			Image: ocispec.Image{
 				Created:  &created,
@@ -72,25 +54,11 @@ func (s *Service) Import(ctx context.Context, r io.Reader, ref string, cfg docke
 				RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{diffID}},
 				History:  []ocispec.History{{Created: &created, Comment: message}},
 			},
-			Config: cfg,
 		},
+		Config:  runConfig{DockerOCIImageConfig: cfg},
 		Comment: message,
 	}
-	config, err := json.Marshal(c)
-	if err != nil {
-		return nil, err
-	}
-	m := ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: mediaTypeDockerManifest,
-		Config:    ocispec.Descriptor{MediaType: mediaTypeDockerConfig, Digest: digest.FromBytes(config), Size: int64(len(config))},
-		Layers:    []ocispec.Descriptor{blob},
-	}
-	img, err := s.Register(ctx, m, "", m.MediaType, config, tags, "")
-	if err != nil {
-		return nil, fmt.Errorf("import: %w", err)
-	}
-	return img, nil
+	return s.registerMade(ctx, c, []ocispec.Descriptor{blob}, tags, "", "import")
 }
 
 // importLayer unpacks the tarball as a base layer in one pass (the layer
