@@ -48,7 +48,13 @@ func (bd *build) copyStep(st *stage, r copyRequest) error {
 		Chown: r.chown, Chmod: r.chmod, Add: r.add,
 		PreserveOwnership: r.from != "" && r.chown == "",
 	}
-	sum, err := copier.Checksum(bd.ctx, src, opts)
+	// The sources are found (URLs downloaded) once, for the key and the copy.
+	srcs, err := copier.Open(bd.ctx, src, opts)
+	if err != nil {
+		return err
+	}
+	defer srcs.Close()
+	sum, err := srcs.Checksum(bd.ctx)
 	if err != nil {
 		return err
 	}
@@ -65,7 +71,7 @@ func (bd *build) copyStep(st *stage, r copyRequest) error {
 		return err
 	}
 	return bd.inSnapshot(st, probe, func(rootfs string) error {
-		return copier.Copy(bd.ctx, src, rootfs, opts)
+		return srcs.Copy(bd.ctx, rootfs)
 	})
 }
 

@@ -67,30 +67,49 @@ func (o Options) failed(err error) error {
 	return fmt.Errorf("%s failed: %w", o.cmd(), err)
 }
 
+// Sources are a COPY or ADD's sources, found (and URLs downloaded) once
+// for both the checksum and the copy.
+type Sources struct {
+	src   Source
+	opts  Options
+	items []*item
+}
+
+// Open finds the sources, downloading URLs. A missing source fails here,
+// with Docker's words. Close removes the downloads.
+func Open(ctx context.Context, src Source, opts Options) (*Sources, error) {
+	items, err := resolve(src, opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, it := range items {
+		if it.url != "" {
+			if err := fetch(ctx, it); err != nil {
+				cleanupItems(items)
+				return nil, opts.failed(err)
+			}
+		}
+	}
+	return &Sources{src: src, opts: opts, items: items}, nil
+}
+
+// Close removes what Open downloaded.
+func (s *Sources) Close() { cleanupItems(s.items) }
+
 // Checksum is the cache key part for the sources: it changes when the
 // content, mode, type, name, link target or size of what is copied
 // changes (and the owner, for sources outside the build context), never
 // for a new mtime. It reads "file:<hex>" for one file, "dir:<hex>" for one
 // directory and "multi:<hex>" for several sources, as Docker writes into
 // the image history. Dest, --chown and --chmod are not part of it.
-func Checksum(ctx context.Context, src Source, opts Options) (string, error) {
-	items, err := resolve(src, opts)
-	if err != nil {
-		return "", err
-	}
-	defer cleanupItems(items)
-	sums := make([]string, 0, len(items))
-	for _, it := range items {
-		if it.url != "" {
-			if err := fetch(ctx, it); err != nil {
-				return "", opts.failed(err)
-			}
-		}
-		s, err := checksumItem(ctx, src, it)
+func (s *Sources) Checksum(ctx context.Context) (string, error) {
+	sums := make([]string, 0, len(s.items))
+	for _, it := range s.items {
+		sum, err := checksumItem(ctx, s.src, it)
 		if err != nil {
-			return "", opts.failed(err)
+			return "", s.opts.failed(err)
 		}
-		sums = append(sums, s)
+		sums = append(sums, sum)
 	}
 	if len(sums) == 1 {
 		return sums[0], nil
@@ -100,12 +119,8 @@ func Checksum(ctx context.Context, src Source, opts Options) (string, error) {
 
 // Copy copies the sources into rootfs, the mounted target root. A failure
 // part way may leave part of the copy in rootfs, never anything outside.
-func Copy(ctx context.Context, src Source, rootfs string, opts Options) error {
-	items, err := resolve(src, opts)
-	if err != nil {
-		return err
-	}
-	defer cleanupItems(items)
+func (s *Sources) Copy(ctx context.Context, rootfs string) error {
+	opts := s.opts
 	mode, err := parseChmod(opts.Chmod)
 	if err != nil {
 		return err
@@ -120,17 +135,32 @@ func Copy(ctx context.Context, src Source, rootfs string, opts Options) error {
 		return fmt.Errorf("failed to copy files: resolve %s in the image: %w", dest, err)
 	}
 	w := &writer{ctx: ctx, owner: owner, chmod: mode, preserve: opts.PreserveOwnership && opts.Chown == ""}
-	for _, it := range items {
-		if it.url != "" {
-			if err := fetch(ctx, it); err != nil {
-				return opts.failed(err)
-			}
-		}
+	for _, it := range s.items {
 		if err := w.copyItem(rootfs, target, dest, dirDest, it, opts.Add); err != nil {
 			return fmt.Errorf("failed to copy files: %w", err)
 		}
 	}
 	return nil
+}
+
+// Checksum is Open, Sources.Checksum and Close.
+func Checksum(ctx context.Context, src Source, opts Options) (string, error) {
+	s, err := Open(ctx, src, opts)
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	return s.Checksum(ctx)
+}
+
+// Copy is Open, Sources.Copy and Close.
+func Copy(ctx context.Context, src Source, rootfs string, opts Options) error {
+	s, err := Open(ctx, src, opts)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Copy(ctx, rootfs)
 }
 
 // normalizeDest makes Dest absolute against WorkDir and says whether it
