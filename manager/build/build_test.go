@@ -1,6 +1,7 @@
 package build
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -132,25 +133,35 @@ func TestCommentsAsDocker(t *testing.T) {
 }
 
 func TestCommandLine(t *testing.T) {
-	df, err := parseDockerfile([]byte("FROM busybox\nRUN echo hi\nRUN [\"echo\",\"a b\"]\nRUN <<EOF\necho one\necho two\nEOF\nRUN cat <<EOT > /f\nx\nEOT\n"), "Dockerfile")
+	df, err := parseDockerfile([]byte("FROM busybox\nRUN echo hi\nRUN [\"echo\",\"a b\"]\nRUN <<EOF\necho one\necho two\nEOF\nRUN cat <<EOT > /f\nx\nEOT\nRUN <<PY\n#!/usr/bin/python3\nprint(1)\nPY\nRUN cat <<EOT\n#!/not/a/program\nEOT\n"), "Dockerfile")
 	if err != nil {
 		t.Fatal(err)
 	}
 	bd := &build{df: df}
 	st := &stage{}
-	var got []string
+	var got, scripts []string
 	for _, c := range df.stages[0].Commands {
-		got = append(got, strings.Join(bd.commandLine(st, c.(*instructions.RunCommand).ShellDependantCmdLine), "|"))
+		cl := c.(*instructions.RunCommand).ShellDependantCmdLine
+		got = append(got, strings.Join(bd.commandLine(st, cl), "|"))
+		name, body, ok := shebangScript(cl)
+		scripts = append(scripts, fmt.Sprint(ok, name, body))
 	}
 	want := []string{
 		"/bin/sh|-c|echo hi",
 		"echo|a b",
 		"/bin/sh|-c|echo one\necho two\n",
 		"/bin/sh|-c|cat <<EOT > /f\nx\nEOT",
+		// What runs is the script's file; the key and history keep the heredoc.
+		"/bin/sh|-c|<<PY\n#!/usr/bin/python3\nprint(1)\nPY",
+		"/bin/sh|-c|cat <<EOT\n#!/not/a/program\nEOT",
 	}
+	wantScripts := []string{"false", "false", "false", "false", "truePY#!/usr/bin/python3\nprint(1)\n", "false"}
 	for i := range want {
 		if i >= len(got) || got[i] != want[i] {
 			t.Errorf("RUN %d: got %q, want %q", i, got, want[i])
+		}
+		if i >= len(scripts) || scripts[i] != wantScripts[i] {
+			t.Errorf("RUN %d: script %q, want %q", i, scripts, wantScripts[i])
 		}
 	}
 }

@@ -395,14 +395,16 @@ func shellOf(rc *types.ContainerConfig) []string {
 
 // commandLine is a RUN, CMD or ENTRYPOINT's argv: exec form as written,
 // shell form behind the stage's shell. A heredoc is handed to the shell
-// as a script, as BuildKit does for shells that cannot read one.
+// as a script, as BuildKit does for shells that cannot read one; one that
+// starts with "#!" (see shebangScript) keeps its heredoc form here, which
+// names the step in the cache and the history.
 func (bd *build) commandLine(st *stage, c instructions.ShellDependantCmdLine) []string {
 	if !c.PrependShell {
 		return slices.Clone(c.CmdLine)
 	}
 	line := strings.Join(c.CmdLine, " ")
 	if len(c.Files) > 0 {
-		if hd, err := parser.ParseHeredoc(line); err == nil && hd != nil && len(c.Files) == 1 {
+		if hd, err := parser.ParseHeredoc(line); err == nil && hd != nil && len(c.Files) == 1 && !isShebang(c.Files[0].Data) {
 			// RUN <<EOF: the body is the script.
 			data := c.Files[0].Data
 			if c.Files[0].Chomp {
@@ -420,6 +422,25 @@ func (bd *build) commandLine(st *stage, c instructions.ShellDependantCmdLine) []
 	}
 	return append(shellOf(&st.runConfig), line)
 }
+
+// shebangScript is the program a `RUN <<EOF` runs when the heredoc
+// starts with "#!": as BuildKit does, the body becomes an executable file
+// at /dev/pipes/<name> that runs on its own, not through the shell.
+func shebangScript(c instructions.ShellDependantCmdLine) (name, body string, ok bool) {
+	if !c.PrependShell || len(c.Files) != 1 || !isShebang(c.Files[0].Data) {
+		return "", "", false
+	}
+	if hd, err := parser.ParseHeredoc(strings.Join(c.CmdLine, " ")); err != nil || hd == nil {
+		return "", "", false // a heredoc fed to a command (cat <<EOF): the shell's
+	}
+	body = c.Files[0].Data
+	if c.Files[0].Chomp {
+		body = parser.ChompHeredocContent(body)
+	}
+	return c.Files[0].Name, body, true
+}
+
+func isShebang(data string) bool { return strings.HasPrefix(data, "#!") }
 
 // healthOf is the stage's new health check.
 func healthOf(c *instructions.HealthCheckCommand) *types.HealthConfig {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -54,13 +56,28 @@ func (bd *build) runStep(st *stage, c *instructions.RunCommand) error {
 	}
 	rc.Labels[stepLabel] = "true"
 
+	hc := &types.HostConfig{NetworkMode: bd.networkMode()}
+	var scriptDir string
+	if name, body, ok := shebangScript(c.ShellDependantCmdLine); ok {
+		mount, dir, err := bd.scriptMount(name, body)
+		if err != nil {
+			return err
+		}
+		scriptDir = dir
+		hc.Mounts = []types.Mount{mount}
+		rc.Cmd = []string{mount.Target}
+	}
+	removeScript := func() {
+		if scriptDir != "" {
+			os.RemoveAll(scriptDir)
+		}
+	}
+
 	ctrs := bd.b.cfg.Containers
 	t0 := time.Now()
-	resp, err := ctrs.ContainerCreate(bd.ctx, "", &types.ContainerCreateRequest{
-		ContainerConfig: *rc,
-		HostConfig:      &types.HostConfig{NetworkMode: bd.networkMode()},
-	})
+	resp, err := ctrs.ContainerCreate(bd.ctx, "", &types.ContainerCreateRequest{ContainerConfig: *rc, HostConfig: hc})
 	if err != nil {
+		removeScript()
 		return err
 	}
 	id := resp.ID
@@ -68,6 +85,7 @@ func (bd *build) runStep(st *stage, c *instructions.RunCommand) error {
 		if err := ctrs.ContainerRemove(context.WithoutCancel(bd.ctx), id, true, true); err != nil && !errdefs.IsNotFound(err) {
 			bd.b.cfg.Log.Warn("build: removing a step's container", "id", id, "err", err)
 		}
+		removeScript()
 	}
 	background := false
 	defer func() {
@@ -109,6 +127,29 @@ func (bd *build) runStep(st *stage, c *instructions.RunCommand) error {
 	// Docker keeps step containers with --rm=false; xmgr never leaves one.
 	bd.out.printf("Removing intermediate container %s\n", id[:12])
 	return nil
+}
+
+// scriptMount writes a heredoc script into a directory of its own under
+// TempDir (which a restarting daemon empties) and returns the read-only
+// bind that puts it at /dev/pipes/<name> in the step's container.
+func (bd *build) scriptMount(name, body string) (types.Mount, string, error) {
+	if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
+		return types.Mount{}, "", errdefs.Invalid("heredoc name %q cannot name a file", name)
+	}
+	dir, err := os.MkdirTemp(bd.b.cfg.TempDir, "heredoc-")
+	if err != nil {
+		return types.Mount{}, "", err
+	}
+	file := filepath.Join(dir, name)
+	err = os.WriteFile(file, []byte(body), 0o755)
+	if err == nil {
+		err = os.Chmod(file, 0o755) // whatever the umask: any USER runs it
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return types.Mount{}, "", err
+	}
+	return types.Mount{Type: "bind", Source: file, Target: "/dev/pipes/" + name, ReadOnly: true}, dir, nil
 }
 
 // stepLabel marks the containers RUN steps run in.

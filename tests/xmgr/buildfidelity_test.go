@@ -496,6 +496,8 @@ var buildCases = []buildCase{
 		files: map[string]string{
 			"/heredoc.txt": "first line\nsecond /root\n",
 			"/catted.txt":  "catted /root\n",
+			// $0 shows that the body ran as a file, not as sh -c's script.
+			"/tmp/shebang.txt": "/dev/pipes/SCRIPT 1000\n",
 		},
 	},
 }
