@@ -97,7 +97,12 @@ func (s *Shim) handle(c *os.File) {
 			// Answer once the runtime has forgotten the container, so
 			// the caller may reuse its id at once.
 			<-s.deleted
-			s.reply(c, nil)
+			var err error
+			if s.deleteErr != nil {
+				// The caller cleans up: it knows the runtime and can retry.
+				err = errors.New("the runtime could not delete the container: " + s.deleteErr.Error())
+			}
+			s.reply(c, err)
 			s.stopOnce.Do(func() { close(s.stop) })
 		default:
 			s.reply(c, errors.New("the container is running: kill it first"))

@@ -43,6 +43,7 @@ type Shim struct {
 	collected chan struct{} // closed when a client received the exit status
 	collect   sync.Once
 	deleted   chan struct{} // closed once the runtime deleted the exited container
+	deleteErr error         // the runtime's delete failed; set before deleted closes
 	stop      chan struct{} // closed by a shutdown request
 	stopOnce  sync.Once
 
@@ -174,11 +175,18 @@ func (s *Shim) supervise() {
 	<-s.exited
 	if err := s.rt.Delete(s.cfg.ID); err != nil {
 		s.noteErr("delete: " + err.Error())
+		s.deleteErr = err
 	}
 	close(s.deleted)
+	// Once the status is collected the shim may go, unless the delete
+	// failed: then it stays to tell whoever shuts it down.
+	collected := s.collected
+	if s.deleteErr != nil {
+		collected = nil
+	}
 	t := time.NewTimer(s.cfg.ExitTimeout)
 	select {
-	case <-s.collected:
+	case <-collected:
 	case <-s.stop:
 	case <-t.C:
 	}

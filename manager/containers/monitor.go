@@ -60,9 +60,16 @@ func (m *Manager) handleExit(c *Container, sh *client.Shim, ex client.ExitStatus
 	go func() {
 		defer close(deleted)
 		if sh != nil && waitErr == nil {
-			sh.Shutdown(ctx) // returns once the shim had the runtime delete it
-		} else {
-			m.runtime(ctx, c, nil, "delete", "--force", c.ID)
+			// It returns once the shim had the runtime delete it; a shim
+			// already gone had done so.
+			var shimErr *client.ShimError
+			if err := sh.Shutdown(ctx); !errors.As(err, &shimErr) {
+				return
+			}
+			m.log.Warn("container exited: the shim's delete failed; deleting with --force", "id", c.ID, "err", shimErr)
+		}
+		if err := m.runtime(ctx, c, nil, "delete", "--force", c.ID); err != nil {
+			m.log.Warn("container exited: the runtime could not delete it", "id", c.ID, "err", err)
 		}
 	}()
 	defer func() {

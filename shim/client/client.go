@@ -236,10 +236,16 @@ func readResponse(c net.Conn) (proto.Fields, error) {
 		return nil, err
 	}
 	if msg := f.Get(proto.FieldError); msg != "" {
-		return f, errors.New(msg)
+		return f, &ShimError{Msg: msg}
 	}
 	return f, nil
 }
+
+// ShimError is an error the shim answered with, as opposed to one of
+// reaching it.
+type ShimError struct{ Msg string }
+
+func (e *ShimError) Error() string { return e.Msg }
 
 // State asks the shim for its container's state.
 func (s *Shim) State(ctx context.Context) (State, error) {
@@ -312,7 +318,10 @@ func (s *Shim) CloseStdin(ctx context.Context) error {
 
 // Shutdown tells the shim of a stopped container to exit now. It returns
 // once the runtime has deleted the container, so its id may be reused
-// (Wait returns before that: the status comes first).
+// (Wait returns before that: the status comes first). A shim that is
+// already gone exited after the delete (and its status was collected); a
+// delete that failed keeps the shim until Shutdown, which returns the
+// runtime's error as a *ShimError.
 func (s *Shim) Shutdown(ctx context.Context) error {
 	_, err := s.call(ctx, proto.Request(proto.OpShutdown))
 	return err

@@ -206,7 +206,7 @@ const (
 	OpResize     = "resize"      // width, height -> nothing
 	OpExec       = "exec"        // process (OCI process JSON), terminal, stdin ("1") -> pid, then a stream
 	OpCloseStdin = "close-stdin" // -> nothing
-	OpShutdown   = "shutdown"    // -> nothing; the shim exits once its container has stopped
+	OpShutdown   = "shutdown"    // -> nothing, or the runtime's failed delete; the shim exits once its container has stopped
 )
 
 // Exit status fields, in responses to state and wait and in exit frames.

@@ -718,3 +718,29 @@ func TestHoldOutput(t *testing.T) {
 		}
 	})
 }
+
+// TestShutdownReportsFailedDelete: when the runtime cannot delete the
+// exited container, shutdown answers with the runtime's words (the shim
+// still exits), so that its caller can log it and delete again.
+func TestShutdownReportsFailedDelete(t *testing.T) {
+	_, rts := binaries(t)
+	real := rts[0].path
+	wrapper := filepath.Join(t.TempDir(), "xrt-refuses-delete")
+	script := "#!/bin/sh\nfor a; do [ \"$a\" = delete ] && { echo 'delete refused by the test' >&2; exit 1; }; done\nexec " + real + " \"$@\"\n"
+	must(t, os.WriteFile(wrapper, []byte(script), 0o755))
+	b := newBox(t, runtimeUnderTest{"xrt-refuses-delete", wrapper}, "true")
+	s := b.start(nil)
+	// Runs before start's cleanup, whose runtime refuses to delete.
+	t.Cleanup(func() { exec.Command(real, "--root", b.rtRoot, "delete", "--force", b.id).Run() })
+	ctx := ctxT(t)
+	if _, err := s.Wait(ctx); err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	err := s.Shutdown(ctx)
+	if err == nil || !strings.Contains(err.Error(), "could not delete the container") || !strings.Contains(err.Error(), "delete refused by the test") {
+		t.Fatalf("shutdown after a failed delete: %v", err)
+	}
+	if out, err := exec.Command(real, "--root", b.rtRoot, "state", b.id).CombinedOutput(); err != nil {
+		t.Errorf("the container should still be known to the runtime: %v: %s", err, out)
+	}
+}

@@ -17,8 +17,9 @@ import (
 	"github.com/xrt-dev/xrt/manager/api/types"
 )
 
-// ctrEnv is a daemon with its own bridge and subnet (other tests' daemons
-// may run at the same time) and a busybox image "ct/bb:1".
+// ctrEnv is a daemon (with daemonArgs) with its own bridge and subnet
+// (other tests' daemons may run at the same time) and a busybox image
+// "ct/bb:1".
 type ctrEnv struct {
 	*env
 	c              *client.Client
@@ -26,7 +27,7 @@ type ctrEnv struct {
 	bridge, subnet string
 }
 
-func newCtrEnv(t *testing.T) *ctrEnv {
+func newCtrEnv(t *testing.T, daemonArgs ...string) *ctrEnv {
 	t.Helper()
 	if _, err := os.Stat("/bin/busybox"); err != nil {
 		t.Skip("busybox-static is not installed")
@@ -45,7 +46,7 @@ func newCtrEnv(t *testing.T) *ctrEnv {
 		os.RemoveAll(execRoot)
 		dropNetwork(bridge, subnet)
 	})
-	e := newDaemon(t, "--bridge", bridge, "--bip", subnet, "--exec-root", execRoot)
+	e := newDaemon(t, append([]string{"--bridge", bridge, "--bip", subnet, "--exec-root", execRoot}, daemonArgs...)...)
 	e.exec = execRoot
 	t.Cleanup(func() {
 		// The daemon's containers go with the test: kill their shims'
