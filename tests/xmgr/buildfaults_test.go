@@ -272,17 +272,9 @@ func (e *faultEnv) problems(markers ...string) []string {
 		b, _ := os.ReadFile(f)
 		add("IP still reserved: %s (%s)", f, strings.TrimSpace(string(b)))
 	}
-	// A rule of the network itself (tagged xmgr-net:) may come back once
-	// after the baseline: tests that restore a whole iptables-save when
-	// they end (restoreIptables) wipe the rules of daemons running beside
-	// them, and a restarted daemon puts its network's back. Twice is a leak.
 	now := e.bridgeRules()
 	for l, n := range now {
-		was := e.rules[l]
-		if strings.Contains(l, "xmgr-net:") {
-			was = max(was, 1)
-		}
-		if n > was {
+		if was := e.rules[l]; n > was {
 			add("iptables rule added (%d -> %d): %s", e.rules[l], n, l)
 		}
 	}

@@ -244,20 +244,72 @@ func busyboxTar(t *testing.T) string {
 	return tarball
 }
 
-// restoreIptables puts back the host's iptables rules when the test ends:
-// dockerd with iptables on adds chains and sets FORWARD to DROP.
+// restoreIptables removes, when the test ends, what a private dockerd
+// added to iptables: its DOCKER* chains, the rules that jump to them or
+// name its xdb* bridge, and the DROP it sets on FORWARD. Only those:
+// putting back a whole iptables-save would also revive or wipe the rules
+// of daemons that other tests run meanwhile.
 func restoreIptables(t *testing.T) {
-	saved, err := exec.Command("iptables-save").Output()
-	if err != nil {
-		t.Skipf("iptables-save: %v", err)
+	before := map[string]string{}
+	for _, table := range []string{"filter", "nat"} {
+		out, err := exec.Command("iptables-save", "-t", table).Output()
+		if err != nil {
+			t.Skipf("iptables-save: %v", err)
+		}
+		before[table] = string(out)
 	}
 	t.Cleanup(func() {
-		c := exec.Command("iptables-restore")
-		c.Stdin = bytes.NewReader(saved)
-		if out, err := c.CombinedOutput(); err != nil {
-			t.Errorf("iptables-restore: %v: %s", err, out)
+		for table, was := range before {
+			now, err := exec.Command("iptables-save", "-t", table).Output()
+			if err != nil {
+				t.Errorf("iptables-save: %v", err)
+				continue
+			}
+			script := dockerdLeftovers(table, was, string(now))
+			if script == "" {
+				continue
+			}
+			c := exec.Command("iptables-restore", "--noflush")
+			c.Stdin = strings.NewReader(script)
+			if out, err := c.CombinedOutput(); err != nil {
+				t.Errorf("iptables-restore of\n%s: %v: %s", script, err, out)
+			}
 		}
 	})
+}
+
+// dockerdLeftovers is the iptables-restore script that undoes, in one
+// table, dockerd's additions between two iptables-saves.
+func dockerdLeftovers(table, was, now string) string {
+	old := map[string]bool{}
+	for _, l := range strings.Split(was, "\n") {
+		old[l] = true
+	}
+	isDockerd := func(l string) bool { return strings.Contains(l, "DOCKER") || strings.Contains(l, " xdb") }
+	var rules, flush, drop, policy []string
+	for _, l := range strings.Split(now, "\n") {
+		switch {
+		case old[l]:
+		case strings.HasPrefix(l, "-A ") && isDockerd(l):
+			rules = append(rules, "-D "+l[3:])
+		case strings.HasPrefix(l, ":DOCKER"):
+			chain, _, _ := strings.Cut(l[1:], " ")
+			flush, drop = append(flush, "-F "+chain), append(drop, "-X "+chain)
+		case strings.HasPrefix(l, ":FORWARD "):
+			for _, o := range strings.Split(was, "\n") {
+				if f := strings.Fields(o); len(f) > 1 && f[0] == ":FORWARD" {
+					policy = append(policy, "-P FORWARD "+f[1])
+				}
+			}
+		}
+	}
+	if len(rules)+len(drop)+len(policy) == 0 {
+		return ""
+	}
+	// Rules go before their chains are flushed, chains are empty before
+	// they are deleted.
+	lines := append(append(append(append([]string{"*" + table}, rules...), flush...), drop...), policy...)
+	return strings.Join(append(lines, "COMMIT"), "\n") + "\n"
 }
 
 // newDockerdBridge is a private dockerd whose default network is a bridge
