@@ -4,7 +4,8 @@
 // as `xmgr run`), COPY, ADD and WORKDIR write into a snapshot of the
 // current image, and each image's changes become a layer taken with the
 // layer store's Diff, the code `xmgr commit` uses. A step whose parent
-// and run config match an earlier build's is taken from the cache.
+// and run config match an earlier build's is taken from the cache, or,
+// with --cache-from, from the history of a named image (cachefrom.go).
 //
 // Parsing is buildkit's (parser, instructions, shell); execution is ours.
 package build
@@ -130,8 +131,9 @@ func (b *Builder) Build(ctx context.Context, opts server.BuildOptions, r io.Read
 
 	bd := &build{
 		b: b, ctx: ctx, opts: opts, out: o, df: df, context: bc,
-		args:   newBuildArgs(opts.BuildArgs),
-		stages: map[string]*stage{},
+		args:      newBuildArgs(opts.BuildArgs),
+		cacheFrom: b.resolveCacheFrom(opts, o),
+		stages:    map[string]*stage{},
 	}
 	bd.total = len(df.metaArgs) + len(stages)
 	for _, s := range stages {

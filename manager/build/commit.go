@@ -51,19 +51,19 @@ func (st *stage) parentID() digest.Digest {
 	return st.image.ID
 }
 
-// probe looks the step up in the cache; on a hit the stage moves to the
-// cached image.
+// probe looks the step up in the cache (and the --cache-from sources,
+// cachefrom.go); on a hit the stage moves to the cached image.
 func (bd *build) probe(st *stage, probe *types.ContainerConfig) (bool, error) {
 	if bd.opts.NoCache || st.cacheBust {
 		return false, nil
 	}
-	img, err := bd.b.cfg.Images.CacheGet(st.parentID(), cacheKey(probe))
-	if errdefs.IsNotFound(err) {
-		st.cacheBust = true
-		return false, nil
-	}
+	img, err := bd.cached(st, probe)
 	if err != nil {
 		return false, err
+	}
+	if img == nil {
+		st.cacheBust = true
+		return false, nil
 	}
 	bd.out.printf(" ---> Using cache\n")
 	st.image = img

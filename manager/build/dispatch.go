@@ -32,6 +32,8 @@ type build struct {
 	df      *dockerfile
 	context *buildcontext.Context
 	args    *buildArgs
+	// cacheFrom holds the --cache-from sources (cachefrom.go); nil: none.
+	cacheFrom *cacheFrom
 
 	stages  map[string]*stage        // by lower-case name
 	built   []*stage                 // in order, for COPY --from=<index>
