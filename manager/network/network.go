@@ -203,10 +203,11 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 // createPredefined makes bridge, host and none unless they exist.
 func (m *Manager) createPredefined() error {
 	if _, err := m.byName(BridgeName); err != nil {
-		if _, _, err := parseSubnet(m.cfg.BridgeSubnet); err != nil {
-			return errdefs.Invalid("network: default bridge subnet: %v", err)
+		subnet, gateway, err := bridgeIP(m.cfg.BridgeSubnet)
+		if err != nil {
+			return errdefs.Invalid("network: --bip %s: %v", m.cfg.BridgeSubnet, err)
 		}
-		n := &Network{Name: BridgeName, Driver: DriverBridge, Subnet: m.cfg.BridgeSubnet, Bridge: m.cfg.BridgeDevice,
+		n := &Network{Name: BridgeName, Driver: DriverBridge, Subnet: subnet, Gateway: gateway, Bridge: m.cfg.BridgeDevice,
 			Options: map[string]string{bridgeNameOption: m.cfg.BridgeDevice, "com.docker.network.bridge.default_bridge": "true"}}
 		if err := m.register(n); err != nil {
 			return err

@@ -253,3 +253,19 @@ func TestFreeInterface(t *testing.T) {
 		t.Error("ifaceLess")
 	}
 }
+
+func TestBridgeIP(t *testing.T) {
+	for _, tc := range []struct{ bip, subnet, gateway, err string }{
+		{"172.26.0.1/16", "172.26.0.0/16", "172.26.0.1", ""},
+		{"10.199.3.7/24", "10.199.3.0/24", "10.199.3.7", ""},
+		{"10.210.0.0/16", "10.210.0.0/16", "", ""},
+		{"10.1.2.255/24", "", "", "broadcast"},
+		{"10.1.2.1", "", "", "invalid CIDR"},
+		{"10.1.2.1/31", "", "", "/30 at most"},
+	} {
+		subnet, gw, err := bridgeIP(tc.bip)
+		if subnet != tc.subnet || gw != tc.gateway || (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("bridgeIP(%q) = %q, %q, %v; want %q, %q, %q", tc.bip, subnet, gw, err, tc.subnet, tc.gateway, tc.err)
+		}
+	}
+}

@@ -34,6 +34,24 @@ func parseSubnet(s string) (net.IP, *net.IPNet, error) {
 	return ip.To4(), n, nil
 }
 
+// bridgeIP reads the default bridge's --bip as Docker does: the bridge's
+// own address and prefix (172.26.0.1/16), which gives the subnet and the
+// gateway. A network address (10.210.0.0/16) leaves the gateway to the
+// subnet's first host.
+func bridgeIP(bip string) (subnet, gateway string, err error) {
+	ip, n, err := parseSubnet(bip)
+	if err != nil {
+		return "", "", err
+	}
+	if ip.Equal(n.IP) {
+		return n.String(), "", nil
+	}
+	if ip.Equal(broadcast(n)) {
+		return "", "", fmt.Errorf("%s is the broadcast address of %s", ip, n)
+	}
+	return n.String(), ip.String(), nil
+}
+
 // contains reports whether inner lies inside outer.
 func contains(outer, inner *net.IPNet) bool {
 	oo, _ := outer.Mask.Size()

@@ -20,7 +20,7 @@ var daemonCommand = &cli.Command{
 		&cli.StringFlag{Name: "exec-root", Value: daemon.DefaultExecRoot, Usage: "root directory for execution state files (pid file, socket, log)"},
 		&cli.StringFlag{Name: "storage-driver", Aliases: []string{"s"}, Value: daemon.DefaultDriver, Usage: "storage driver: overlay2 or native"},
 		&cli.StringSliceFlag{Name: "insecure-registry", Usage: "registry (host[:port]) to reach over plain HTTP"},
-		&cli.StringFlag{Name: "bip", Usage: "subnet of the default bridge network, CIDR (default 10.210.0.0/16)"},
+		&cli.StringFlag{Name: "bip", Usage: "address and prefix of the default bridge (172.26.0.1/16), or its subnet (default 10.210.0.0/16)"},
 		&cli.StringFlag{Name: "bridge", Aliases: []string{"b"}, Usage: "Linux bridge device of the default network (default xmgr0)"},
 		&cli.StringFlag{Name: "default-runtime", Usage: "OCI runtime of containers: a path or a name in PATH (default xrt beside xrt-shim)"},
 		&cli.StringFlag{Name: "group", Aliases: []string{"G"}, Usage: "group that owns the unix socket (default root)"},
