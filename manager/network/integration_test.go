@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -818,4 +819,49 @@ func TestReleaseRemovesEverything(t *testing.T) {
 	if err := m.CheckPorts([]PortMapping{{HostPort: port, ContainerPort: 80}}); err != nil {
 		t.Fatalf("port still held after Release: %v", err)
 	}
+}
+
+// TestBridgeIPAsDocker: --bip given as Docker's users give it, the
+// bridge's own address with the prefix, makes that address the gateway of
+// the default network's subnet, and a container reaches it.
+func TestBridgeIPAsDocker(t *testing.T) {
+	e := newEnv(t)
+	e.bridgeSubnet = strings.Replace(e.bridgeSubnet, ".0/24", ".9/24", 1)
+	m := e.manager(t)
+	ctx := context.Background()
+	id := fmt.Sprintf("c%dbip", os.Getpid())
+	ns := newNS(t, m, id)
+	ep, err := m.Connect(ctx, "bridge", ns, EndpointConfig{ContainerID: id, ContainerName: "bip"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := strings.TrimSuffix(e.bridgeSubnet, "/24")
+	if ep.Gateway != gw || ep.IP == gw {
+		t.Fatalf("endpoint %+v: want gateway %s", ep, gw)
+	}
+	if out, err := exec.Command("ip", "-4", "addr", "show", e.bridgeDevice).CombinedOutput(); err != nil || !strings.Contains(string(out), gw+"/24") {
+		t.Errorf("bridge %s: %v\n%s", e.bridgeDevice, err, out)
+	}
+	// The host listens on the bridge's address; the container connects.
+	ln, err := net.Listen("tcp", net.JoinHostPort(gw, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	inNetNS(t, ns, func() error {
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if ip := c.LocalAddr().(*net.TCPAddr).IP.String(); ip != ep.IP {
+			return fmt.Errorf("to the gateway from %s, want %s", ip, ep.IP)
+		}
+		return nil
+	})
 }
