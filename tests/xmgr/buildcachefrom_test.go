@@ -134,14 +134,7 @@ func cacheFromScenario(t *testing.T, s *builderSide, df []byte) []cacheFromResul
 			}
 		}
 	}
-	must := func(args ...string) string {
-		t.Helper()
-		r := s.run(args...)
-		if r.code != 0 {
-			t.Fatalf("%s %s: %s", s.name, strings.Join(args, " "), r)
-		}
-		return r.out
-	}
+	must := func(args ...string) string { return s.must(t, args...) }
 	inspect := func(ref, format string) string {
 		t.Helper()
 		return strings.TrimSpace(must("inspect", "--type", "image", "--format", format, ref))
@@ -236,14 +229,7 @@ func cacheFromStages(t *testing.T, x, d *builderSide) {
 		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(cacheFromMultiStage), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		must := func(args ...string) string {
-			t.Helper()
-			r := s.run(args...)
-			if r.code != 0 {
-				t.Fatalf("%s %s: %s", s.name, strings.Join(args, " "), r)
-			}
-			return r.out
-		}
+		must := func(args ...string) string { return s.must(t, args...) }
 		must("build", "--target", "one", "-t", "cachefrom/a", dir)
 		must("build", "-t", "cachefrom/b", dir)
 		b := must("inspect", "--type", "image", "--format", "{{.Id}}", "cachefrom/b")
@@ -263,4 +249,15 @@ func cacheFromStages(t *testing.T, x, d *builderSide) {
 		t.Errorf("two stages, two sources: xmgr used the cache %d times (result is B: %v), docker %d (%v)", counts[0], isSource[0], counts[1], isSource[1])
 	}
 	t.Logf("two stages, two sources: Using cache xmgr %d, docker %d; the result is B: xmgr %v, docker %v", counts[0], counts[1], isSource[0], isSource[1])
+}
+
+// must runs the side's CLI and fails the test unless it succeeds; it
+// returns the output.
+func (s *builderSide) must(t *testing.T, args ...string) string {
+	t.Helper()
+	r := s.run(args...)
+	if r.code != 0 {
+		t.Fatalf("%s %s: %s", s.name, strings.Join(args, " "), r)
+	}
+	return r.out
 }
