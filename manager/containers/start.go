@@ -428,11 +428,17 @@ func logLimits(lc types.LogConfig) (int64, int) {
 }
 
 // startError words a failed start as Docker does, so that clients can
-// tell a missing command (exit 127) and one that cannot run (126).
+// tell a missing command (exit 127) and one that cannot run (126). Only
+// what the shim reported is the runtime's word on the command: a shim
+// that could not be started at all is said to be that.
 func startError(path string, err error) error {
+	var shimErr *client.ShimError
+	if !errors.As(err, &shimErr) {
+		return fmt.Errorf("failed to create shim: %w", err)
+	}
 	msg := err.Error()
 	switch {
-	case strings.Contains(msg, "executable file not found"):
+	case strings.Contains(msg, "executable file not found") && strings.Contains(msg, path):
 		return fmt.Errorf("OCI runtime create failed: exec: %q: executable file not found in $PATH: unknown", path)
 	case strings.Contains(msg, "no such file or directory") && strings.Contains(msg, path):
 		return fmt.Errorf("OCI runtime create failed: exec: %q: stat %s: no such file or directory: unknown", path, path)

@@ -163,7 +163,7 @@ func startDaemon(ctx context.Context, bin, id, dir string, args []string) (*Shim
 		}
 	}
 	if rest, ok := strings.CutPrefix(msg, "error "); ok {
-		return nil, fmt.Errorf("start container %s: %s", id, rest)
+		return nil, &ShimError{Msg: fmt.Sprintf("start container %s: %s", id, rest)}
 	}
 	if err == nil {
 		err = errors.New("the shim exited without reporting")
@@ -241,8 +241,8 @@ func readResponse(c net.Conn) (proto.Fields, error) {
 	return f, nil
 }
 
-// ShimError is an error the shim answered with, as opposed to one of
-// reaching it.
+// ShimError is an error the shim reported (the runtime's, say), as
+// opposed to one of starting or reaching the shim.
 type ShimError struct{ Msg string }
 
 func (e *ShimError) Error() string { return e.Msg }
