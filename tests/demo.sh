@@ -9,6 +9,13 @@ cd "$(dirname "$0")/.."
 bin=$PWD/bin
 run() { echo "+ $*" | sed "s|$bin/|bin/|g"; "$@"; }
 
+# A daemon left running by another build serves this build's CLI: say so.
+server=$("$bin/xmgr" version --format '{{.Server.Version}}' 2>/dev/null || true)
+client=$("$bin/xmgr" version --format '{{.Client.Version}}' 2>/dev/null || true)
+if [ -n "$server" ] && [ "$server" != "$client" ]; then
+	echo "demo: warning: the running xmgr daemon is version $server, this build is $client; stop that daemon to use this build's" >&2
+fi
+
 run examples/chit-chat/build.sh "$bin/xmgr" chit-chat:latest
 # A chat left from an earlier demo gives way to the new one.
 "$bin/xmgr" rm -f chat >/dev/null 2>&1 || true
