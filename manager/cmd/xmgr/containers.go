@@ -563,15 +563,8 @@ func containerPruneCommand() *cli.Command {
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not prompt for confirmation"},
 		},
 		Action: func(c *cli.Context) error {
-			f, err := parseFilterFlags(c.StringSlice("filter"))
-			if err != nil {
-				return err
-			}
-			if !c.Bool("force") && !confirm("WARNING! This will remove all stopped containers.") {
-				return nil
-			}
-			cl, err := connect(c)
-			if err != nil {
+			cl, f, err := pruneStart(c, "WARNING! This will remove all stopped containers.")
+			if cl == nil || err != nil {
 				return err
 			}
 			rep, err := cl.ContainersPrune(c.Context, f)

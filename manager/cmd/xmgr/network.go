@@ -325,15 +325,8 @@ func runNetworkDisconnect(c *cli.Context) error {
 }
 
 func runNetworkPrune(c *cli.Context) error {
-	f, err := parseFilterFlags(c.StringSlice("filter"))
-	if err != nil {
-		return err
-	}
-	if !c.Bool("force") && !confirm("WARNING! This will remove all custom networks not used by at least one container.") {
-		return nil
-	}
-	cl, err := connect(c)
-	if err != nil {
+	cl, f, err := pruneStart(c, "WARNING! This will remove all custom networks not used by at least one container.")
+	if cl == nil || err != nil {
 		return err
 	}
 	rep, err := cl.NetworksPrune(c.Context, f)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/xrt-dev/xrt/manager/api/client"
 	"github.com/xrt-dev/xrt/manager/api/types"
 )
 
@@ -72,24 +73,15 @@ var imagePruneCommand = &cli.Command{
 }
 
 func runImagePrune(c *cli.Context) error {
-	f, err := parseFilterFlags(c.StringSlice("filter"))
-	if err != nil {
-		return err
-	}
-	warning := "WARNING! This will remove all dangling images."
+	warning, dangling := "WARNING! This will remove all dangling images.", "true"
 	if c.Bool("all") {
-		f.Add("dangling", "false")
-		warning = "WARNING! This will remove all images without at least one container associated to them."
-	} else {
-		f.Add("dangling", "true")
+		warning, dangling = "WARNING! This will remove all images without at least one container associated to them.", "false"
 	}
-	if !c.Bool("force") && !confirm(warning) {
-		return nil
-	}
-	cl, err := connect(c)
-	if err != nil {
+	cl, f, err := pruneStart(c, warning)
+	if cl == nil || err != nil {
 		return err
 	}
+	f.Add("dangling", dangling)
 	rep, err := cl.ImagesPrune(c.Context, f)
 	if err != nil {
 		return err
@@ -101,6 +93,20 @@ func runImagePrune(c *cli.Context) error {
 	}
 	fmt.Println("Total reclaimed space: " + humanSize(int64(rep.SpaceReclaimed)))
 	return nil
+}
+
+// pruneStart begins a prune: it reads --filter, asks Docker's question
+// unless --force, and connects. The client is nil when the answer is no.
+func pruneStart(c *cli.Context, warning string) (*client.Client, types.Filters, error) {
+	f, err := parseFilterFlags(c.StringSlice("filter"))
+	if err != nil {
+		return nil, f, err
+	}
+	if !c.Bool("force") && !confirm(warning) {
+		return nil, f, nil
+	}
+	cl, err := connect(c)
+	return cl, f, err
 }
 
 // confirm asks Docker's question on stderr and reads the answer.
