@@ -56,7 +56,7 @@ func (bd *build) runStep(st *stage, c *instructions.RunCommand) error {
 	}
 	rc.Labels[stepLabel] = "true"
 
-	hc := &types.HostConfig{NetworkMode: bd.networkMode()}
+	hc := bd.hostConfig()
 	var scriptDir string
 	if name, body, ok := shebangScript(c.ShellDependantCmdLine); ok {
 		mount, dir, err := bd.scriptMount(name, body)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/xrt-dev/xrt/manager/api/types"
@@ -38,7 +39,25 @@ func buildQuery(opts types.BuildOptions) (url.Values, error) {
 			q.Set(k, v)
 		}
 	}
-	for k, v := range map[string]any{"buildargs": opts.BuildArgs, "labels": opts.Labels, "cachefrom": opts.CacheFrom} {
+	for k, v := range map[string]string{"cpusetcpus": opts.CpusetCpus, "cpusetmems": opts.CpusetMems, "cgroupparent": opts.CgroupParent} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	for k, v := range map[string]int64{"memory": opts.Memory, "memswap": opts.MemorySwap, "cpushares": opts.CPUShares,
+		"cpuperiod": opts.CPUPeriod, "cpuquota": opts.CPUQuota, "shmsize": opts.ShmSize} {
+		if v != 0 {
+			q.Set(k, strconv.FormatInt(v, 10))
+		}
+	}
+	for _, h := range opts.ExtraHosts {
+		q.Add("extrahosts", h)
+	}
+	var ulimits any
+	if len(opts.Ulimits) > 0 {
+		ulimits = opts.Ulimits
+	}
+	for k, v := range map[string]any{"buildargs": opts.BuildArgs, "labels": opts.Labels, "cachefrom": opts.CacheFrom, "ulimits": ulimits} {
 		b, err := json.Marshal(v)
 		if err != nil {
 			return nil, err

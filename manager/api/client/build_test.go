@@ -24,6 +24,13 @@ func TestBuildQuery(t *testing.T) {
 			BuildArgs: map[string]*string{"A": &v, "B": nil}, Labels: map[string]string{"l": "x"}, CacheFrom: []string{"c"}},
 			want: "buildargs=%7B%22A%22%3A%221%22%2C%22B%22%3Anull%7D&cachefrom=%5B%22c%22%5D&dockerfile=sub%2FD&forcerm=1" +
 				"&labels=%7B%22l%22%3A%22x%22%7D&networkmode=host&nocache=1&platform=linux%2Famd64&pull=1&q=1&rm=1&t=a&t=b%3A1&target=t"},
+		{name: "resources", opts: types.BuildOptions{Memory: 64 << 20, MemorySwap: -1, CPUShares: 512, CPUPeriod: 100000, CPUQuota: 50000,
+			CpusetCpus: "0", CpusetMems: "0", CgroupParent: "p", ShmSize: 1 << 20,
+			Ulimits: []*types.Ulimit{{Name: "nofile", Soft: 100, Hard: 200}}, ExtraHosts: []string{"a:1.2.3.4", "b:::1"}},
+			want: "cgroupparent=p&cpuperiod=100000&cpuquota=50000&cpusetcpus=0&cpusetmems=0&cpushares=512" +
+				"&extrahosts=a%3A1.2.3.4&extrahosts=b%3A%3A%3A1&memory=67108864&memswap=-1&rm=0&shmsize=1048576" +
+				"&ulimits=%5B%7B%22Name%22%3A%22nofile%22%2C%22Hard%22%3A200%2C%22Soft%22%3A100%7D%5D"},
+		{name: "empty ulimits not sent", opts: types.BuildOptions{Ulimits: []*types.Ulimit{}}, want: "rm=0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -42,9 +43,9 @@ func (s *Server) needBuilder(h handler) handler { return need(s.cfg.Builder != n
 
 // build answers POST /build with a JSON message stream. Parameters that
 // would change what gets built and that xmgr cannot honour are refused
-// with 400 before the context is read; resource limits of the build's
-// containers (memory, cpu*, shmsize, ulimits, cgroupparent) are accepted
-// and not applied.
+// with 400 before the context is read. The resource limits and extra
+// hosts (memory, cpu*, shmsize, ulimits, cgroupparent, extrahosts) apply
+// to every RUN container.
 func (s *Server) build(w http.ResponseWriter, r *http.Request) {
 	opts, err := parseBuildOptions(r)
 	if err != nil {
@@ -131,16 +132,37 @@ func parseBuildOptions(r *http.Request) (BuildOptions, error) {
 	if err := jsonParam(q, "cachefrom", &opts.CacheFrom); err != nil {
 		return opts, err
 	}
-	var ulimits []json.RawMessage
-	if err := jsonParam(q, "ulimits", &ulimits); err != nil {
+	if err := jsonParam(q, "ulimits", &opts.Ulimits); err != nil {
 		return opts, err
 	}
-	for _, k := range []string{"memory", "memswap", "cpushares", "cpuquota", "cpuperiod", "shmsize"} {
-		if v := q.Get(k); v != "" {
-			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
-				return opts, errdefs.Invalid("invalid value for %s: %q: want a number", k, v)
+	opts.Ulimits = slices.DeleteFunc(opts.Ulimits, func(u *types.Ulimit) bool { return u == nil })
+	if len(opts.Ulimits) == 0 {
+		opts.Ulimits = nil
+	}
+	for _, n := range []struct {
+		k   string
+		dst *int64
+	}{{"memory", &opts.Memory}, {"memswap", &opts.MemorySwap}, {"cpushares", &opts.CPUShares},
+		{"cpuquota", &opts.CPUQuota}, {"cpuperiod", &opts.CPUPeriod}, {"shmsize", &opts.ShmSize}} {
+		if v := q.Get(n.k); v != "" {
+			i, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return opts, errdefs.Invalid("invalid value for %s: %q: want a number", n.k, v)
 			}
+			*n.dst = i
 		}
+	}
+	opts.CpusetCpus = q.Get("cpusetcpus")
+	opts.CpusetMems = q.Get("cpusetmems")
+	opts.CgroupParent = q.Get("cgroupparent")
+	for _, h := range q["extrahosts"] {
+		if h == "" {
+			continue
+		}
+		if err := types.ValidateExtraHost(h); err != nil {
+			return opts, err
+		}
+		opts.ExtraHosts = append(opts.ExtraHosts, h)
 	}
 	return opts, refuseUnsupported(q)
 }
@@ -171,11 +193,6 @@ func refuseUnsupported(q map[string][]string) error {
 		return errdefs.Invalid("BuildKit (builder version 2) is not supported by xmgr: use the legacy builder (DOCKER_BUILDKIT=0)")
 	default:
 		return errdefs.Invalid("unsupported builder version %q", v)
-	}
-	for _, h := range q["extrahosts"] {
-		if h != "" {
-			return errdefs.Invalid("extra hosts (--add-host) are not supported by xmgr's builder")
-		}
 	}
 	switch v := get("isolation"); v {
 	case "", "default":

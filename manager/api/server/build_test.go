@@ -111,7 +111,25 @@ func TestParseBuildOptions(t *testing.T) {
 		{name: "squash", query: "squash=1", err: "squash is not supported"},
 		{name: "outputs", query: `outputs=[{"type":"local"}]`, err: "outputs are not supported"},
 		{name: "buildkit", query: "version=2", err: "BuildKit"},
-		{name: "extrahosts", query: "extrahosts=a:1.2.3.4", err: "extra hosts"},
+		{name: "resources",
+			query: "memory=67108864&memswap=-1&cpushares=512&cpuperiod=100000&cpuquota=50000&shmsize=1048576" +
+				"&cpusetcpus=0-1&cpusetmems=0&cgroupparent=p" +
+				"&ulimits=%5B%7B%22Name%22%3A%22nofile%22%2C%22Hard%22%3A200%2C%22Soft%22%3A100%7D%2Cnull%5D" +
+				"&extrahosts=a:1.2.3.4&extrahosts=&extrahosts=b:::1",
+			want: BuildOptions{Remove: true, Memory: 64 << 20, MemorySwap: -1, CPUShares: 512, CPUPeriod: 100000, CPUQuota: 50000,
+				ShmSize: 1 << 20, CpusetCpus: "0-1", CpusetMems: "0", CgroupParent: "p",
+				Ulimits: []*types.Ulimit{{Name: "nofile", Hard: 200, Soft: 100}}, ExtraHosts: []string{"a:1.2.3.4", "b:::1"}}},
+		{name: "empty ulimits", query: "ulimits=%5B%5D", want: BuildOptions{Remove: true}},
+		{name: "bad memswap", query: "memswap=1g", err: `invalid value for memswap: "1g"`},
+		{name: "bad cpushares", query: "cpushares=x", err: "invalid value for cpushares"},
+		{name: "bad cpuperiod", query: "cpuperiod=1.5", err: "invalid value for cpuperiod"},
+		{name: "bad cpuquota", query: "cpuquota=-", err: "invalid value for cpuquota"},
+		{name: "bad shmsize", query: "shmsize=64m", err: "invalid value for shmsize"},
+		{name: "bad ulimits", query: "ulimits=nofile", err: "invalid value for ulimits"},
+		{name: "ulimits not a list", query: "ulimits=%7B%7D", err: "invalid value for ulimits"},
+		{name: "extrahosts without colon", query: "extrahosts=nocolon", err: `invalid IP address in add-host: "nocolon"`},
+		{name: "extrahosts bad ip", query: "extrahosts=a:1.2.3", err: "invalid IP address in add-host"},
+		{name: "extrahosts no host", query: "extrahosts=:1.2.3.4", err: "invalid IP address in add-host"},
 		{name: "isolation", query: "isolation=hyperv", err: "isolation"},
 	}
 	for _, tt := range tests {
@@ -140,7 +158,9 @@ func TestBuildStream(t *testing.T) {
 	big := bytes.Repeat([]byte("x"), 4<<20)
 	var lines []string
 	opts := types.BuildOptions{Tags: []string{"app:1"}, Remove: true, BuildArgs: map[string]*string{"V": strp("2"), "U": nil},
-		Labels: map[string]string{"a": "b"}, Dockerfile: "sub/Dockerfile", Target: "t", NetworkMode: "none", CacheFrom: []string{"x"}}
+		Labels: map[string]string{"a": "b"}, Dockerfile: "sub/Dockerfile", Target: "t", NetworkMode: "none", CacheFrom: []string{"x"},
+		Memory: 64 << 20, MemorySwap: -1, CPUShares: 2, CPUPeriod: 10000, CPUQuota: 5000, CpusetCpus: "0", CpusetMems: "0",
+		CgroupParent: "g", ShmSize: 1 << 20, Ulimits: []*types.Ulimit{{Name: "nproc", Soft: 1, Hard: 2}}, ExtraHosts: []string{"h:10.0.0.1"}}
 	id, err := c.Build(ctx, opts, bytes.NewReader(big), func(m types.JSONMessage) {
 		if m.Stream != "" {
 			lines = append(lines, m.Stream)

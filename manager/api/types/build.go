@@ -20,6 +20,20 @@ type BuildOptions struct {
 	NetworkMode string            // networkmode ("" / "default" = bridge)
 	Platform    string            // platform
 	CacheFrom   []string          // cachefrom (JSON list)
+
+	// The resources and hosts of every RUN container (HostConfig's
+	// fields of the same names); they do not change the cache keys.
+	Memory       int64     // memory (bytes)
+	MemorySwap   int64     // memswap (bytes, memory plus swap; -1 = unlimited)
+	CPUShares    int64     // cpushares
+	CPUPeriod    int64     // cpuperiod (µs)
+	CPUQuota     int64     // cpuquota (µs)
+	CpusetCpus   string    // cpusetcpus
+	CpusetMems   string    // cpusetmems
+	CgroupParent string    // cgroupparent
+	ShmSize      int64     // shmsize (bytes; 0 = the daemon's default)
+	Ulimits      []*Ulimit // ulimits (JSON list of {Name,Hard,Soft})
+	ExtraHosts   []string  // extrahosts, repeated ("host:ip")
 }
 
 // BuildCachePruneReport is the body of POST /build/prune.

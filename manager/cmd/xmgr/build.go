@@ -40,6 +40,18 @@ var buildFlags = []cli.Flag{
 	&cli.StringFlag{Name: "iidfile", Usage: "write the image ID to the file"},
 	&cli.StringFlag{Name: "platform", EnvVars: []string{"DOCKER_DEFAULT_PLATFORM"}, Usage: "set platform if server is multi-platform capable"},
 	&cli.StringSliceFlag{Name: "cache-from", Usage: "images to consider as cache sources"},
+	// The RUN containers' resources and hosts, parsed as run's.
+	&cli.StringSliceFlag{Name: "add-host", Usage: "add a custom host-to-IP mapping (host:ip)"},
+	&cli.StringFlag{Name: "cgroup-parent", Usage: "optional parent cgroup for the container"},
+	&cli.Int64Flag{Name: "cpu-period", Usage: "limit the CPU CFS (Completely Fair Scheduler) period"},
+	&cli.Int64Flag{Name: "cpu-quota", Usage: "limit the CPU CFS (Completely Fair Scheduler) quota"},
+	&cli.Int64Flag{Name: "cpu-shares", Aliases: []string{"c"}, Usage: "CPU shares (relative weight)"},
+	&cli.StringFlag{Name: "cpuset-cpus", Usage: "CPUs in which to allow execution (0-3, 0,1)"},
+	&cli.StringFlag{Name: "cpuset-mems", Usage: "MEMs in which to allow execution (0-3, 0,1)"},
+	&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit"},
+	&cli.StringFlag{Name: "memory-swap", Usage: "swap limit equal to memory plus swap: '-1' to enable unlimited swap"},
+	&cli.StringFlag{Name: "shm-size", Usage: "size of /dev/shm"},
+	&cli.StringSliceFlag{Name: "ulimit", Usage: "ulimit options"},
 }
 
 // buildCommand is `build`; each call makes a new value (tests change
@@ -94,6 +106,9 @@ func buildOptions(c *cli.Context, lookupEnv func(string) (string, bool)) (types.
 		Platform:    c.String("platform"),
 		CacheFrom:   c.StringSlice("cache-from"),
 	}
+	if err := buildResources(c, &opts); err != nil {
+		return opts, err
+	}
 	for _, t := range c.StringSlice("tag") {
 		n, err := reference.ParseNamed(t)
 		if err == nil && n.Digest != "" {
@@ -128,6 +143,25 @@ func buildOptions(c *cli.Context, lookupEnv func(string) (string, bool)) (types.
 		opts.Labels[k] = v
 	}
 	return opts, nil
+}
+
+// buildResources reads the RUN containers' resource and host flags with
+// run's parsers (build has a subset of run's flags, plus the CFS ones).
+func buildResources(c *cli.Context, opts *types.BuildOptions) error {
+	var r types.Resources
+	if err := parseResources(c, &r); err != nil {
+		return err
+	}
+	opts.Memory, opts.MemorySwap, opts.CPUShares = r.Memory, r.MemorySwap, r.CPUShares
+	opts.CpusetCpus, opts.CpusetMems, opts.Ulimits = r.CpusetCpus, r.CpusetMems, r.Ulimits
+	opts.CPUPeriod, opts.CPUQuota = r.CPUPeriod, r.CPUQuota
+	opts.CgroupParent = c.String("cgroup-parent")
+	var err error
+	if opts.ShmSize, err = parseShmSize(c); err != nil {
+		return err
+	}
+	opts.ExtraHosts, err = parseExtraHosts(c)
+	return err
 }
 
 func runBuild(c *cli.Context) error {

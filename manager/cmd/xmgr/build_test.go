@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/xrt-dev/xrt/manager/api/server"
+	"github.com/xrt-dev/xrt/manager/api/types"
 )
 
 // fakeBuilder is the daemon's build backend as the CLI tests see it: it
@@ -142,6 +143,17 @@ func TestBuildFlags(t *testing.T) {
 				Labels:    map[string]string{"l": "v", "k": ""}, NetworkMode: "host", Remove: true, ForceRemove: true,
 				Platform: "linux/amd64", CacheFrom: []string{"c:1"}},
 			files: []string{"Dockerfile"}},
+		{name: "resources", args: []string{dir, "-m", "64m", "--memory-swap", "-1", "-c", "512", "--cpu-period", "100000",
+			"--cpu-quota", "50000", "--cpuset-cpus", "0-1", "--cpuset-mems", "0", "--cgroup-parent", "p", "--shm-size", "1g",
+			"--ulimit", "nofile=100:200", "--ulimit", "nproc=50", "--add-host", "db:10.0.0.2", "--add-host", "v6:::1"},
+			want: server.BuildOptions{Remove: true, Dockerfile: "Dockerfile", Memory: 64 << 20, MemorySwap: -1, CPUShares: 512,
+				CPUPeriod: 100000, CPUQuota: 50000, CpusetCpus: "0-1", CpusetMems: "0", CgroupParent: "p", ShmSize: 1 << 30,
+				Ulimits:    []*types.Ulimit{{Name: "nofile", Soft: 100, Hard: 200}, {Name: "nproc", Soft: 50, Hard: 50}},
+				ExtraHosts: []string{"db:10.0.0.2", "v6:::1"}},
+			files: []string{"Dockerfile"}},
+		{name: "memory and swap sizes", args: []string{dir, "--memory", "1g", "--memory-swap", "2g", "--shm-size", "65536"},
+			want:  server.BuildOptions{Remove: true, Dockerfile: "Dockerfile", Memory: 1 << 30, MemorySwap: 2 << 30, ShmSize: 65536},
+			files: []string{"Dockerfile"}},
 		{name: "file inside", args: []string{"-f", filepath.Join(dir, "sub", "Other"), dir},
 			want: server.BuildOptions{Remove: true, Dockerfile: "sub/Other"}, files: []string{"sub/Other"}},
 		{name: "file outside", args: []string{dir, "-f", outside},
@@ -211,6 +223,13 @@ func TestBuildContexts(t *testing.T) {
 		{name: "no Dockerfile", args: []string{dir}, code: 1, msg: "unable to prepare context: unable to evaluate symlinks in Dockerfile path"},
 		{name: "bad tag", args: []string{"-t", "Bad", dir}, code: 125, msg: `invalid argument "Bad" for "-t, --tag" flag`},
 		{name: "no args", args: nil, code: 125, msg: "requires exactly 1 argument"},
+		{name: "bad memory", args: []string{"--memory", "foo", dir}, code: 125, msg: `invalid argument "foo" for "--memory" flag`},
+		{name: "bad memory-swap", args: []string{"--memory-swap", "x", dir}, code: 125, msg: `invalid argument "x" for "--memory-swap" flag`},
+		{name: "bad shm-size", args: []string{"--shm-size", "big", dir}, code: 125, msg: `invalid argument "big" for "--shm-size" flag`},
+		{name: "bad ulimit", args: []string{"--ulimit", "x", dir}, code: 125, msg: `invalid argument "x" for "--ulimit" flag`},
+		{name: "bad add-host", args: []string{"--add-host", "nocolon", dir}, code: 125, msg: `invalid argument "nocolon" for "--add-host" flag: bad format for add-host`},
+		{name: "bad add-host ip", args: []string{"--add-host", "h:1.2.3", dir}, code: 125, msg: "invalid IP address in add-host"},
+		{name: "bad cpu-shares", args: []string{"--cpu-shares", "lots", dir}, code: 125, msg: "cpu-shares"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -39,6 +39,8 @@ func createFlags() []cli.Flag {
 		list("cap-add", nil, "add Linux capabilities"),
 		list("cap-drop", nil, "drop Linux capabilities"),
 		str("cidfile", nil, "write the container ID to the file"),
+		&cli.Int64Flag{Name: "cpu-period", Usage: "limit the CPU CFS (Completely Fair Scheduler) period"},
+		&cli.Int64Flag{Name: "cpu-quota", Usage: "limit the CPU CFS (Completely Fair Scheduler) quota"},
 		&cli.Int64Flag{Name: "cpu-shares", Aliases: []string{"c"}, Usage: "CPU shares (relative weight)"},
 		str("cpus", nil, "number of CPUs"),
 		str("cpuset-cpus", nil, "CPUs in which to allow execution (0-3, 0,1)"),
@@ -236,21 +238,16 @@ func parseCreateOptions(c *cli.Context) (*createOptions, error) {
 	hc.DNS = c.StringSlice("dns")
 	hc.DNSSearch = c.StringSlice("dns-search")
 	hc.DNSOptions = c.StringSlice("dns-option")
-	for _, h := range c.StringSlice("add-host") {
-		if err := validateExtraHost(h); err != nil {
-			return nil, flagError("add-host", h, err)
-		}
+	if hc.ExtraHosts, err = parseExtraHosts(c); err != nil {
+		return nil, err
 	}
-	hc.ExtraHosts = c.StringSlice("add-host")
 
 	// Resources.
 	if err := parseResources(c, &hc.Resources); err != nil {
 		return nil, err
 	}
-	if s := c.String("shm-size"); s != "" {
-		if hc.ShmSize, err = units.RAMInBytes(s); err != nil {
-			return nil, flagError("shm-size", s, err)
-		}
+	if hc.ShmSize, err = parseShmSize(c); err != nil {
+		return nil, err
 	}
 	hc.OomScoreAdj = c.Int("oom-score-adj")
 	if hc.OomScoreAdj < -1000 || hc.OomScoreAdj > 1000 {
@@ -343,6 +340,7 @@ func parseResources(c *cli.Context, r *types.Resources) error {
 		r.NanoCPUs = int64(math.Round(cpus * 1e9))
 	}
 	r.CPUShares = c.Int64("cpu-shares")
+	r.CPUPeriod, r.CPUQuota = c.Int64("cpu-period"), c.Int64("cpu-quota")
 	r.CpusetCpus = c.String("cpuset-cpus")
 	r.CpusetMems = c.String("cpuset-mems")
 	if c.IsSet("pids-limit") {
@@ -889,6 +887,30 @@ func parseKeyValues(flag string, values []string) (map[string]string, error) {
 		out[k] = v
 	}
 	return out, nil
+}
+
+// parseExtraHosts reads --add-host (run, create and build).
+func parseExtraHosts(c *cli.Context) ([]string, error) {
+	hosts := c.StringSlice("add-host")
+	for _, h := range hosts {
+		if err := validateExtraHost(h); err != nil {
+			return nil, flagError("add-host", h, err)
+		}
+	}
+	return hosts, nil
+}
+
+// parseShmSize reads --shm-size (run, create and build): 0 when unset.
+func parseShmSize(c *cli.Context) (int64, error) {
+	s := c.String("shm-size")
+	if s == "" {
+		return 0, nil
+	}
+	n, err := units.RAMInBytes(s)
+	if err != nil {
+		return 0, flagError("shm-size", s, err)
+	}
+	return n, nil
 }
 
 // validateExtraHost checks --add-host's "host:ip" (ip may be IPv6, or
