@@ -86,8 +86,10 @@ type Options struct {
 	// MemorySwap -1 is unlimited swap.
 	Memory, MemoryReservation, MemorySwap int64
 	// NanoCPUs is --cpus in billionths of a CPU.
-	NanoCPUs               int64
-	CPUShares              int64
+	NanoCPUs  int64
+	CPUShares int64
+	// CPUPeriod and CPUQuota are --cpu-period and --cpu-quota (µs).
+	CPUPeriod, CPUQuota    int64
 	CpusetCpus, CpusetMems string
 	// PidsLimit <= 0 is unlimited.
 	PidsLimit   *int64

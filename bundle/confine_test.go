@@ -184,6 +184,13 @@ func TestCPU(t *testing.T) {
 		t.Fatalf("cpu = %+v", c)
 	}
 
+	// --cpu-period and --cpu-quota as given.
+	o = baseOptions(t)
+	o.CPUPeriod, o.CPUQuota = 50000, 25000
+	if c := mustGenerate(t, o).Linux.Resources.CPU; c == nil || c.Period == nil || *c.Period != 50000 || c.Quota == nil || *c.Quota != 25000 {
+		t.Fatalf("period/quota cpu = %+v", c)
+	}
+
 	// Shares are clamped as Docker does.
 	for in, want := range map[int64]uint64{1: 2, -3: 2, 1 << 20: 262144} {
 		o := baseOptions(t)

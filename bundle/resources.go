@@ -116,7 +116,7 @@ func memory(limit, reservation, swap int64) (*rspec.LinuxMemory, error) {
 // cpu converts --cpus to a CFS quota over a 100ms period, clamps
 // --cpu-shares as Docker does and checks the cpuset syntax.
 func cpu(o *Options) (*rspec.LinuxCPU, error) {
-	if o.NanoCPUs == 0 && o.CPUShares == 0 && o.CpusetCpus == "" && o.CpusetMems == "" {
+	if o.NanoCPUs == 0 && o.CPUShares == 0 && o.CPUPeriod == 0 && o.CPUQuota == 0 && o.CpusetCpus == "" && o.CpusetMems == "" {
 		return nil, nil
 	}
 	c := &rspec.LinuxCPU{}
@@ -127,6 +127,14 @@ func cpu(o *Options) (*rspec.LinuxCPU, error) {
 		}
 		quota, period := n*cpuPeriod/nanoCPUsPerCPU, uint64(cpuPeriod)
 		c.Quota, c.Period = &quota, &period
+	}
+	if o.CPUPeriod != 0 {
+		p := uint64(o.CPUPeriod)
+		c.Period = &p
+	}
+	if o.CPUQuota != 0 {
+		q := o.CPUQuota
+		c.Quota = &q
 	}
 	if shares := o.CPUShares; shares != 0 {
 		shares = min(max(shares, minCPUShares), maxCPUShares)

@@ -426,9 +426,8 @@ func (m *Manager) validateHostConfig(cfg *types.ContainerConfig, hc *types.HostC
 		return nil, errdefs.Invalid("Unknown runtime specified %s", hc.Runtime)
 	}
 	for _, h := range hc.ExtraHosts {
-		host, ip, ok := strings.Cut(h, ":")
-		if !ok || host == "" || net.ParseIP(ip) == nil {
-			return nil, errdefs.Invalid("invalid IP address in add-host: %q", h)
+		if err := types.ValidateExtraHost(h); err != nil {
+			return nil, err
 		}
 	}
 	for _, d := range hc.DNS {

@@ -394,7 +394,7 @@ func (m *Manager) bundleOptions(c *Container, rootfs, netns string) bundle.Optio
 		ReadOnlyRootfs: hc.ReadonlyRootfs, Privileged: hc.Privileged,
 		CapAdd: hc.CapAdd, CapDrop: hc.CapDrop, SecurityOpt: hc.SecurityOpt,
 		Memory: hc.Memory, MemoryReservation: hc.MemoryReservation, MemorySwap: hc.MemorySwap,
-		NanoCPUs: hc.NanoCPUs, CPUShares: hc.CPUShares,
+		NanoCPUs: hc.NanoCPUs, CPUShares: hc.CPUShares, CPUPeriod: hc.CPUPeriod, CPUQuota: hc.CPUQuota,
 		CpusetCpus: hc.CpusetCpus, CpusetMems: hc.CpusetMems,
 		PidsLimit: hc.PidsLimit, OomScoreAdj: hc.OomScoreAdj,
 		ShmSize: hc.ShmSize, Sysctls: hc.Sysctls,

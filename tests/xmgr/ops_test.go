@@ -646,3 +646,22 @@ func parseSize(t *testing.T, s string) uint64 {
 	t.Fatalf("size %q has no unit", s)
 	return 0
 }
+
+// TestOpsCPUQuota: --cpu-period and --cpu-quota reach the container's
+// cgroup at create, not only through update.
+func TestOpsCPUQuota(t *testing.T) {
+	e := newOpsEnv(t)
+	c := e.name("cfs")
+	e.ok("run", "-d", "--name", c, "--cpu-period", "50000", "--cpu-quota", "25000", opsImage, "sleep", "1000")
+	pid := strings.TrimSpace(e.ok("inspect", "-f", "{{.State.Pid}}", c))
+	for file, want := range map[string]string{"cpu.cfs_period_us": "50000", "cpu.cfs_quota_us": "25000"} {
+		if b, _ := os.ReadFile(cgroupFile(t, pid, "cpu", file)); strings.TrimSpace(string(b)) != want {
+			t.Errorf("%s = %q, want %s", file, b, want)
+		}
+	}
+	e.ok("update", "--cpu-quota", "40000", c)
+	if b, _ := os.ReadFile(cgroupFile(t, pid, "cpu", "cpu.cfs_quota_us")); strings.TrimSpace(string(b)) != "40000" {
+		t.Errorf("cpu.cfs_quota_us after update --cpu-quota 40000: %q", b)
+	}
+	e.fails("Conflicting options", "run", "--rm", "--cpus", "0.5", "--cpu-quota", "25000", opsImage, "true")
+}
