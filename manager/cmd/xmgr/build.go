@@ -25,7 +25,7 @@ import (
 // contextTar writes a directory's build context (tests replace it).
 var contextTar = buildcontext.Tar
 
-var buildFlags = []cli.Flag{
+var buildFlags = append([]cli.Flag{
 	&cli.StringSliceFlag{Name: "tag", Aliases: []string{"t"}, Usage: "name and optionally a tag in the 'name:tag' format"},
 	&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "name of the Dockerfile (default is 'PATH/Dockerfile'; - reads it from STDIN)"},
 	&cli.StringSliceFlag{Name: "build-arg", Usage: "set build-time variables (KEY=VALUE, or KEY to take it from the environment)"},
@@ -43,16 +43,9 @@ var buildFlags = []cli.Flag{
 	// The RUN containers' resources and hosts, parsed as run's.
 	&cli.StringSliceFlag{Name: "add-host", Usage: "add a custom host-to-IP mapping (host:ip)"},
 	&cli.StringFlag{Name: "cgroup-parent", Usage: "optional parent cgroup for the container"},
-	&cli.Int64Flag{Name: "cpu-period", Usage: "limit the CPU CFS (Completely Fair Scheduler) period"},
-	&cli.Int64Flag{Name: "cpu-quota", Usage: "limit the CPU CFS (Completely Fair Scheduler) quota"},
-	&cli.Int64Flag{Name: "cpu-shares", Aliases: []string{"c"}, Usage: "CPU shares (relative weight)"},
-	&cli.StringFlag{Name: "cpuset-cpus", Usage: "CPUs in which to allow execution (0-3, 0,1)"},
-	&cli.StringFlag{Name: "cpuset-mems", Usage: "MEMs in which to allow execution (0-3, 0,1)"},
-	&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit"},
-	&cli.StringFlag{Name: "memory-swap", Usage: "swap limit equal to memory plus swap: '-1' to enable unlimited swap"},
 	&cli.StringFlag{Name: "shm-size", Usage: "size of /dev/shm"},
 	&cli.StringSliceFlag{Name: "ulimit", Usage: "ulimit options"},
-}
+}, limitFlags()...)
 
 // buildCommand is `build`; each call makes a new value (tests change
 // commands' actions).

@@ -379,19 +379,12 @@ func renameCommand() *cli.Command {
 func updateCommand() *cli.Command {
 	return &cli.Command{
 		Name: "update", Usage: "Update configuration of one or more containers", ArgsUsage: "CONTAINER [CONTAINER...]",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit"},
-			&cli.StringFlag{Name: "memory-swap", Usage: "swap limit equal to memory plus swap: -1 to enable unlimited swap"},
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "memory-reservation", Usage: "memory soft limit"},
 			&cli.StringFlag{Name: "cpus", Usage: "number of CPUs"},
-			&cli.Int64Flag{Name: "cpu-period", Usage: "limit the CPU CFS (Completely Fair Scheduler) period"},
-			&cli.Int64Flag{Name: "cpu-quota", Usage: "limit the CPU CFS (Completely Fair Scheduler) quota"},
-			&cli.Int64Flag{Name: "cpu-shares", Aliases: []string{"c"}, Usage: "CPU shares (relative weight)"},
-			&cli.StringFlag{Name: "cpuset-cpus", Usage: "CPUs in which to allow execution (0-3, 0,1)"},
-			&cli.StringFlag{Name: "cpuset-mems", Usage: "MEMs in which to allow execution (0-3, 0,1)"},
 			&cli.Int64Flag{Name: "pids-limit", Usage: "tune container pids limit (set -1 for unlimited)"},
 			&cli.StringFlag{Name: "restart", Usage: "restart policy to apply when a container exits"},
-		},
+		}, limitFlags()...),
 		Action: runUpdate,
 	}
 }

@@ -23,6 +23,20 @@ import (
 
 // createFlags are the flags run and create share: everything that shapes
 // the container (run adds -d, --sig-proxy and --detach-keys).
+// limitFlags are the CPU and memory flags that run, create, update and
+// build share (parseResources reads them).
+func limitFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.Int64Flag{Name: "cpu-period", Usage: "limit the CPU CFS (Completely Fair Scheduler) period"},
+		&cli.Int64Flag{Name: "cpu-quota", Usage: "limit the CPU CFS (Completely Fair Scheduler) quota"},
+		&cli.Int64Flag{Name: "cpu-shares", Aliases: []string{"c"}, Usage: "CPU shares (relative weight)"},
+		&cli.StringFlag{Name: "cpuset-cpus", Usage: "CPUs in which to allow execution (0-3, 0,1)"},
+		&cli.StringFlag{Name: "cpuset-mems", Usage: "MEMs in which to allow execution (0-3, 0,1)"},
+		&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit"},
+		&cli.StringFlag{Name: "memory-swap", Usage: "swap limit equal to memory plus swap: '-1' to enable unlimited swap"},
+	}
+}
+
 func createFlags() []cli.Flag {
 	str := func(name string, aliases []string, usage string) cli.Flag {
 		return &cli.StringFlag{Name: name, Aliases: aliases, Usage: usage}
@@ -33,18 +47,13 @@ func createFlags() []cli.Flag {
 	flag := func(name string, aliases []string, usage string) cli.Flag {
 		return &cli.BoolFlag{Name: name, Aliases: aliases, Usage: usage}
 	}
-	return []cli.Flag{
+	return append([]cli.Flag{
 		list("add-host", nil, "add a custom host-to-IP mapping (host:ip)"),
 		list("attach", []string{"a"}, "attach to STDIN, STDOUT or STDERR"),
 		list("cap-add", nil, "add Linux capabilities"),
 		list("cap-drop", nil, "drop Linux capabilities"),
 		str("cidfile", nil, "write the container ID to the file"),
-		&cli.Int64Flag{Name: "cpu-period", Usage: "limit the CPU CFS (Completely Fair Scheduler) period"},
-		&cli.Int64Flag{Name: "cpu-quota", Usage: "limit the CPU CFS (Completely Fair Scheduler) quota"},
-		&cli.Int64Flag{Name: "cpu-shares", Aliases: []string{"c"}, Usage: "CPU shares (relative weight)"},
 		str("cpus", nil, "number of CPUs"),
-		str("cpuset-cpus", nil, "CPUs in which to allow execution (0-3, 0,1)"),
-		str("cpuset-mems", nil, "MEMs in which to allow execution (0-3, 0,1)"),
 		list("dns", nil, "set custom DNS servers"),
 		list("dns-option", []string{"dns-opt"}, "set DNS options"),
 		list("dns-search", nil, "set custom DNS search domains"),
@@ -66,9 +75,7 @@ func createFlags() []cli.Flag {
 		list("label-file", nil, "read in a line delimited file of labels"),
 		str("log-driver", nil, "logging driver for the container (json-file)"),
 		list("log-opt", nil, "log driver options (max-size, max-file)"),
-		str("memory", []string{"m"}, "memory limit"),
 		str("memory-reservation", nil, "memory soft limit"),
-		str("memory-swap", nil, "swap limit equal to memory plus swap: '-1' to enable unlimited swap"),
 		list("mount", nil, "attach a filesystem mount to the container"),
 		str("name", nil, "assign a name to the container"),
 		str("network", []string{"net"}, "connect a container to a network"),
@@ -99,7 +106,7 @@ func createFlags() []cli.Flag {
 		str("workdir", []string{"w"}, "working directory inside the container"),
 		// -h is --hostname, as docker's: help is --help only.
 		&cli.BoolFlag{Name: "help", Usage: "show help"},
-	}
+	}, limitFlags()...)
 }
 
 // createOptions is a parsed run or create command line.
